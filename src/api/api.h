@@ -1,0 +1,39 @@
+/* The v1 API: one file per resource, and the route table (routes.c) that maps each
+ * (method, pattern) to its handler with its auth and flags. Shared helpers for lists,
+ * path parameters and audit records live in common.c. */
+#ifndef PASARELA_API_H
+#define PASARELA_API_H
+
+#include "app.h"
+#include "audit/audit.h"
+
+extern const struct route api_routes[];
+extern const size_t api_routes_count;
+
+void api_health(struct request *req, struct response *res);
+void api_tenants_create(struct request *req, struct response *res);
+void api_tenants_list(struct request *req, struct response *res);
+void api_tenants_get(struct request *req, struct response *res);
+void api_tenants_patch(struct request *req, struct response *res);
+void api_keys_create(struct request *req, struct response *res);
+void api_keys_list(struct request *req, struct response *res);
+void api_keys_revoke(struct request *req, struct response *res);
+void api_audit_list(struct request *req, struct response *res);
+void api_audit_verify(struct request *req, struct response *res);
+
+/* ?limit= and ?starting_after= of a list endpoint; false after answering 400. */
+bool api_list_params(struct request *req, struct response *res, int64_t *limit,
+                     const char **starting_after);
+/* {"object": "list", "data": data (consumed), "has_more": has_more}. */
+json_t *api_list_json(json_t *data, bool has_more);
+/* True when the caller may see tenant_id's objects: the admin on the platform sees every
+ * tenant; a tenant context sees only its own. */
+bool api_can_see_tenant(const struct request *req, const char *tenant_id);
+/* Appends the audit record of a change made by this request, in tx. */
+enum perr_code api_audit(struct request *req, struct store_tx *tx, const char *tenant_id,
+                         const char *action, const char *entity_type, const char *entity_id,
+                         json_t *changes, struct perr *err) WARN_UNUSED;
+/* {"before": before, "after": after}, both consumed. */
+json_t *api_changes(json_t *before, json_t *after);
+
+#endif

@@ -1,0 +1,62 @@
+#include <errno.h>
+
+#include "api/api.h"
+
+bool api_list_params(struct request *req, struct response *res, int64_t *limit,
+                     const char **starting_after)
+{
+    *limit = LIMIT_LIST_DEFAULT;
+    const char *l = request_query(req, "limit");
+    if (l) {
+        char *end;
+        errno = 0;
+        long long n = strtoll(l, &end, 10);
+        if (errno || *end || end == l || n < 1 || n > LIMIT_LIST_MAX) {
+            respond_fail(res, PERR_PARAM_INVALID, "limit", "limit must be an integer from 1 to %d.",
+                         LIMIT_LIST_MAX);
+            return false;
+        }
+        *limit = n;
+    }
+    *starting_after = request_query(req, "starting_after");
+    if (*starting_after && (!**starting_after || strlen(*starting_after) >= LIMIT_ID_BYTES)) {
+        respond_fail(res, PERR_PARAM_INVALID, "starting_after", "starting_after must be an object id.");
+        return false;
+    }
+    return true;
+}
+
+json_t *api_list_json(json_t *data, bool has_more)
+{
+    return json_pack("{s:s, s:o, s:b}", "object", "list", "data", data, "has_more", has_more);
+}
+
+bool api_can_see_tenant(const struct request *req, const char *tenant_id)
+{
+    if (req->auth.tenant_id[0]) {
+        return strcmp(req->auth.tenant_id, tenant_id) == 0;
+    }
+    return req->auth.is_admin;
+}
+
+enum perr_code api_audit(struct request *req, struct store_tx *tx, const char *tenant_id,
+                         const char *action, const char *entity_type, const char *entity_id,
+                         json_t *changes, struct perr *err)
+{
+    struct audit_event ev = {
+        .chain_id = tenant_id ? tenant_id : AUDIT_PLATFORM_CHAIN,
+        .tenant_id = tenant_id,
+        .actor = req->auth.actor,
+        .correlation_id = req->request_id,
+        .action = action,
+        .entity_type = entity_type,
+        .entity_id = entity_id,
+        .changes = changes,
+    };
+    return audit_append(tx, req->app->audit_key, &ev, err);
+}
+
+json_t *api_changes(json_t *before, json_t *after)
+{
+    return json_pack("{s:o, s:o}", "before", before, "after", after);
+}

@@ -1,0 +1,20 @@
+/* The state a running pasarela shares between its threads: configuration, the store, the
+ * keys derived at start-up. Created by main, borrowed by every request. */
+#ifndef PASARELA_APP_H
+#define PASARELA_APP_H
+
+#include "core/config.h"
+#include "core/crypto.h"
+#include "http/http.h"
+#include "store/store.h"
+
+struct app {
+    const struct config *cfg;
+    struct store *store;
+    uint8_t admin_key_sha256[SHA256_BYTES];
+    uint8_t audit_key[SHA256_BYTES]; /* derived from the master key; authenticates the trail */
+    const struct route *routes;
+    size_t nroutes;
+};
+
+#endif

@@ -1,0 +1,230 @@
+#include "core/config.h"
+
+#include <errno.h>
+
+#include "core/crypto.h"
+
+struct setting {
+    const char *flag;    /* "--listen"; NULL for environment-only settings */
+    const char *env;     /* "PASARELA_LISTEN"; NULL for flag-only settings */
+    bool is_switch;      /* a flag without a value */
+    enum perr_code (*apply)(struct config *cfg, const char *value, const char *source,
+                            struct perr *err);
+};
+
+static enum perr_code set_listen(struct config *cfg, const char *v, const char *src,
+                                 struct perr *err)
+{
+    const char *colon = strrchr(v, ':');
+    if (!colon || colon == v || (size_t)(colon - v) >= sizeof(cfg->listen_host)) {
+        return perr_set(err, PERR_PARAM_INVALID, src, "%s must be HOST:PORT, like 127.0.0.1:8080.", src);
+    }
+    char *end;
+    errno = 0;
+    long port = strtol(colon + 1, &end, 10);
+    if (errno || *end || end == colon + 1 || port < 0 || port > 65535) {
+        return perr_set(err, PERR_PARAM_INVALID, src, "%s has an invalid port; use 0-65535.", src);
+    }
+    memcpy(cfg->listen_host, v, (size_t)(colon - v));
+    cfg->listen_host[colon - v] = '\0';
+    cfg->listen_port = (uint16_t)port;
+    return PERR_OK;
+}
+
+static enum perr_code set_path(char *dst, size_t size, const char *v, const char *src,
+                               struct perr *err)
+{
+    if (!*v || !str_copy(dst, size, v)) {
+        return perr_set(err, PERR_PARAM_INVALID, src, "%s must be a path of 1 to %zu bytes.", src,
+                        size - 1);
+    }
+    return PERR_OK;
+}
+
+static enum perr_code set_data(struct config *cfg, const char *v, const char *src, struct perr *err)
+{
+    return set_path(cfg->data_dir, sizeof(cfg->data_dir), v, src, err);
+}
+
+static enum perr_code set_public_url(struct config *cfg, const char *v, const char *src,
+                                     struct perr *err)
+{
+    if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) {
+        return perr_set(err, PERR_PARAM_INVALID, src, "%s must start with http:// or https://.", src);
+    }
+    return set_path(cfg->public_url, sizeof(cfg->public_url), v, src, err);
+}
+
+static enum perr_code set_admin_key(struct config *cfg, const char *v, const char *src,
+                                    struct perr *err)
+{
+    if (!str_copy(cfg->admin_key, sizeof(cfg->admin_key), v)) {
+        return perr_set(err, PERR_PARAM_INVALID, src, "%s is longer than %d characters.", src,
+                        LIMIT_ADMIN_KEY_MAX);
+    }
+    return PERR_OK;
+}
+
+bool config_parse_master_key(const char *b64, uint8_t out[MASTER_KEY_BYTES])
+{
+    uint8_t tmp[MASTER_KEY_BYTES + 3];
+    int n = base64_decode(b64, tmp, sizeof(tmp));
+    if (n != MASTER_KEY_BYTES) {
+        return false;
+    }
+    memcpy(out, tmp, MASTER_KEY_BYTES);
+    return true;
+}
+
+static enum perr_code set_master_key(struct config *cfg, const char *v, const char *src,
+                                     struct perr *err)
+{
+    if (!config_parse_master_key(v, cfg->master_key)) {
+        return perr_set(err, PERR_PARAM_INVALID, src,
+                        "%s must be the base64 of exactly 32 bytes (openssl rand -base64 32).", src);
+    }
+    cfg->has_master_key = true;
+    return PERR_OK;
+}
+
+static enum perr_code set_log(struct config *cfg, const char *v, const char *src, struct perr *err)
+{
+    if (!log_parse_level(v, &cfg->log_level)) {
+        return perr_set(err, PERR_PARAM_INVALID, src, "%s must be debug, info, warn or error.", src);
+    }
+    return PERR_OK;
+}
+
+static enum perr_code set_int(int *dst, int min, int max, const char *v, const char *src,
+                              struct perr *err)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || *end || end == v || n < min || n > max) {
+        return perr_set(err, PERR_PARAM_INVALID, src, "%s must be an integer from %d to %d.", src,
+                        min, max);
+    }
+    *dst = (int)n;
+    return PERR_OK;
+}
+
+static enum perr_code set_threads(struct config *cfg, const char *v, const char *src,
+                                  struct perr *err)
+{
+    return set_int(&cfg->http_threads, 1, LIMIT_HTTP_THREADS, v, src, err);
+}
+
+static enum perr_code set_checkpoint(struct config *cfg, const char *v, const char *src,
+                                     struct perr *err)
+{
+    return set_int(&cfg->audit_checkpoint_s, 1, 86400, v, src, err);
+}
+
+static enum perr_code set_demo(struct config *cfg, const char *v, const char *src, struct perr *err)
+{
+    (void)v, (void)src, (void)err;
+    cfg->demo = true;
+    return PERR_OK;
+}
+
+static enum perr_code set_tenant(struct config *cfg, const char *v, const char *src,
+                                 struct perr *err)
+{
+    if (!str_copy(cfg->tenant, sizeof(cfg->tenant), v)) {
+        return perr_set(err, PERR_PARAM_INVALID, src, "%s is not a tenant id.", src);
+    }
+    return PERR_OK;
+}
+
+static const struct setting settings[] = {
+    {"--listen", "PASARELA_LISTEN", false, set_listen},
+    {"--data", "PASARELA_DATA", false, set_data},
+    {"--public-url", "PASARELA_PUBLIC_URL", false, set_public_url},
+    {"--log", "PASARELA_LOG", false, set_log},
+    {"--threads", "PASARELA_THREADS", false, set_threads},
+    {"--audit-checkpoint-seconds", "PASARELA_AUDIT_CHECKPOINT_SECONDS", false, set_checkpoint},
+    {"--demo", NULL, true, set_demo},
+    {"--tenant", NULL, false, set_tenant},
+    {NULL, "PASARELA_ADMIN_KEY", false, set_admin_key},
+    {NULL, "PASARELA_MASTER_KEY", false, set_master_key},
+};
+
+static void set_defaults(struct config *cfg)
+{
+    *cfg = (struct config){.listen_port = 8080, .log_level = LOG_INFO, .http_threads = 0,
+                           .audit_checkpoint_s = 60};
+    str_copy(cfg->listen_host, sizeof(cfg->listen_host), "127.0.0.1");
+    str_copy(cfg->data_dir, sizeof(cfg->data_dir), "./data");
+}
+
+static enum perr_code apply_env(struct config *cfg, config_getenv_fn env, struct perr *err)
+{
+    for (size_t i = 0; i < ARRAY_LEN(settings); i++) {
+        const char *v = settings[i].env ? env(settings[i].env) : NULL;
+        if (v && *v) {
+            enum perr_code rc = settings[i].apply(cfg, v, settings[i].env, err);
+            if (rc != PERR_OK) {
+                return rc;
+            }
+        }
+    }
+    return PERR_OK;
+}
+
+static const struct setting *find_flag(const char *arg, const char **inline_value)
+{
+    for (size_t i = 0; i < ARRAY_LEN(settings); i++) {
+        const char *flag = settings[i].flag;
+        size_t n = flag ? strlen(flag) : 0;
+        if (!flag || strncmp(arg, flag, n) != 0) {
+            continue;
+        }
+        if (arg[n] == '\0') {
+            *inline_value = NULL;
+            return &settings[i];
+        }
+        if (arg[n] == '=' && !settings[i].is_switch) {
+            *inline_value = arg + n + 1;
+            return &settings[i];
+        }
+    }
+    return NULL;
+}
+
+static enum perr_code apply_flags(struct config *cfg, int argc, char **argv, struct perr *err)
+{
+    for (int i = 0; i < argc; i++) {
+        const char *value = NULL;
+        const struct setting *s = find_flag(argv[i], &value);
+        if (!s) {
+            return perr_set(err, PERR_PARAM_UNKNOWN, argv[i], "unknown option '%.64s'", argv[i]);
+        }
+        if (!s->is_switch && !value) {
+            if (i + 1 >= argc) {
+                return perr_set(err, PERR_PARAM_MISSING, s->flag, "%s needs a value", s->flag);
+            }
+            value = argv[++i];
+        }
+        enum perr_code rc = s->apply(cfg, value ? value : "", s->flag, err);
+        if (rc != PERR_OK) {
+            return rc;
+        }
+    }
+    return PERR_OK;
+}
+
+enum perr_code config_load(struct config *cfg, int argc, char **argv, config_getenv_fn env,
+                           struct perr *err)
+{
+    set_defaults(cfg);
+    enum perr_code rc = apply_env(cfg, env, err);
+    if (rc == PERR_OK) {
+        rc = apply_flags(cfg, argc, argv, err);
+    }
+    if (rc == PERR_OK && !cfg->public_url[0]) {
+        snprintf(cfg->public_url, sizeof(cfg->public_url), "http://%s:%u", cfg->listen_host,
+                 (unsigned)cfg->listen_port);
+    }
+    return rc;
+}

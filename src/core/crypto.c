@@ -1,0 +1,110 @@
+#include "core/crypto.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+void crypto_sha256(const void *data, size_t len, uint8_t out[SHA256_BYTES])
+{
+    SHA256(data, len, out);
+}
+
+void crypto_sha256_hex(const void *data, size_t len, char out[SHA256_HEX_BYTES])
+{
+    uint8_t digest[SHA256_BYTES];
+    crypto_sha256(data, len, digest);
+    hex_encode(digest, sizeof(digest), out);
+}
+
+void crypto_hmac_sha256(const uint8_t *key, size_t key_len, const void *data, size_t len,
+                        uint8_t out[SHA256_BYTES])
+{
+    unsigned int out_len = SHA256_BYTES;
+    PASSERT(HMAC(EVP_sha256(), key, (int)key_len, data, len, out, &out_len) != NULL);
+}
+
+void crypto_random(void *buf, size_t len)
+{
+    if (RAND_bytes(buf, (int)len) != 1) {
+        fputs("pasarela: the random number generator failed\n", stderr);
+        abort();
+    }
+}
+
+bool crypto_equal(const void *a, const void *b, size_t len)
+{
+    return CRYPTO_memcmp(a, b, len) == 0;
+}
+
+bool crypto_str_equal(const char *a, const char *b)
+{
+    uint8_t ha[SHA256_BYTES], hb[SHA256_BYTES];
+    crypto_sha256(a, strlen(a), ha);
+    crypto_sha256(b, strlen(b), hb);
+    return crypto_equal(ha, hb, SHA256_BYTES);
+}
+
+void hex_encode(const uint8_t *data, size_t len, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = digits[data[i] >> 4];
+        out[2 * i + 1] = digits[data[i] & 0x0f];
+    }
+    out[2 * len] = '\0';
+}
+
+static const char base62_alphabet[] =
+    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+void base62_random(char *out, size_t n)
+{
+    uint8_t pool[64];
+    size_t used = sizeof(pool);
+    size_t i = 0;
+    while (i < n) {
+        if (used == sizeof(pool)) {
+            crypto_random(pool, sizeof(pool));
+            used = 0;
+        }
+        uint8_t b = pool[used++];
+        if (b < 248) { /* 248 = 4 * 62: keeps the distribution uniform */
+            out[i++] = base62_alphabet[b % 62];
+        }
+    }
+    out[n] = '\0';
+}
+
+int base64_decode(const char *in, uint8_t *out, size_t out_size)
+{
+    size_t len = strlen(in);
+    if (len == 0 || len % 4 != 0 || len / 4 * 3 > out_size + 2) {
+        return -1;
+    }
+    uint8_t *tmp = xmalloc(len / 4 * 3 + 1);
+    int n = EVP_DecodeBlock(tmp, (const unsigned char *)in, (int)len);
+    if (n >= 0) {
+        /* EVP_DecodeBlock counts padding bytes as data; remove them. */
+        if (in[len - 1] == '=') {
+            n--;
+        }
+        if (in[len - 2] == '=') {
+            n--;
+        }
+    }
+    if (n < 0 || (size_t)n > out_size) {
+        free(tmp);
+        return -1;
+    }
+    memcpy(out, tmp, (size_t)n);
+    OPENSSL_cleanse(tmp, len / 4 * 3 + 1);
+    free(tmp);
+    return n;
+}
+
+void base64_encode(const uint8_t *data, size_t len, char *out)
+{
+    EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+}

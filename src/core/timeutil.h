@@ -1,0 +1,20 @@
+/* Clocks: wall time for records (RFC 3339 UTC with microseconds), monotonic time for
+ * durations. */
+#ifndef PASARELA_TIMEUTIL_H
+#define PASARELA_TIMEUTIL_H
+
+#include "core/common.h"
+
+#define RFC3339_BYTES 32
+
+uint64_t time_now_unix_ms(void);
+int64_t time_now_unix_us(void);
+uint64_t time_monotonic_us(void);
+/* "2026-11-22T02:32:55.123456Z" */
+void time_format_rfc3339_us(int64_t unix_us, char out[RFC3339_BYTES]);
+/* "2026-11-22T02:32:55Z", for API responses. */
+void time_format_rfc3339(int64_t unix_us, char out[RFC3339_BYTES]);
+/* Parses "YYYY-MM-DDTHH:MM:SS[.ffffff]Z" into microseconds; false when malformed. */
+bool time_parse_rfc3339(const char *s, int64_t *unix_us);
+
+#endif
