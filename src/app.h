@@ -13,6 +13,8 @@ struct app {
     struct store *store;
     uint8_t admin_key_sha256[SHA256_BYTES];
     uint8_t audit_key[SHA256_BYTES]; /* derived from the master key; authenticates the trail */
+    uint8_t sandbox_webhook_key[SHA256_BYTES]; /* the sandbox's per-installation secret */
+    struct jobs *jobs;
     const struct route *routes;
     size_t nroutes;
 };

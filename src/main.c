@@ -12,7 +12,12 @@
 #include "core/crypto.h"
 #include "core/ids.h"
 #include "core/log.h"
+#include "http/idempotency.h"
 #include "http/server.h"
+#include "jobs/jobs.h"
+#include "providers/http_client.h"
+#include "providers/sandbox.h"
+#include "webhooks/webhooks.h"
 
 #define ADMIN_KEY_FILE "admin.key"
 #define MASTER_KEY_FILE "master.key"
@@ -202,8 +207,20 @@ static bool open_store(const struct config *cfg, int nconns, bool migrate, struc
     return true;
 }
 
+static const struct job_kind *job_kinds(size_t *count)
+{
+    static struct job_kind kinds[2];
+    kinds[0] = sandbox_job_kind;
+    kinds[1] = webhook_job_kind;
+    *count = ARRAY_LEN(kinds);
+    return kinds;
+}
+
+/* Periodic housekeeping: audit checkpoints, expired idempotency keys. */
 static void checkpoint(struct app *app)
 {
+    idempotency_expire(app->store);
+
     struct perr err;
     int written;
     if (audit_checkpoint(app->store, app->audit_key, &written, &err) != PERR_OK) {
@@ -243,6 +260,8 @@ static int cmd_serve(int argc, char **argv)
     struct app app = {.cfg = &cfg, .routes = api_routes, .nroutes = api_routes_count};
     crypto_sha256(cfg.admin_key, strlen(cfg.admin_key), app.admin_key_sha256);
     audit_derive_key(cfg.master_key, MASTER_KEY_BYTES, app.audit_key);
+    sandbox_derive_webhook_key(cfg.master_key, MASTER_KEY_BYTES, app.sandbox_webhook_key);
+    http_client_global_init();
 
     sigset_t signals;
     sigemptyset(&signals);
@@ -251,12 +270,16 @@ static int cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &signals, NULL); /* threads started below inherit the mask */
     signal(SIGPIPE, SIG_IGN);
 
-    if (!open_store(&cfg, threads + 2, true, &app.store)) {
+    if (!open_store(&cfg, threads + cfg.workers + 2, true, &app.store)) {
         return 1;
     }
+    size_t nkinds;
+    const struct job_kind *kinds = job_kinds(&nkinds);
+    app.jobs = jobs_start(&app, kinds, nkinds, cfg.workers);
     struct server *server;
     struct perr err;
     if (server_start(&app, threads, &server, &err) != PERR_OK) {
+        jobs_stop(app.jobs);
         store_close(app.store);
         return fail("%s", err.message);
     }
@@ -267,6 +290,7 @@ static int cmd_serve(int argc, char **argv)
     fflush(stdout);
     wait_for_stop(&app, &signals);
     server_stop(server);
+    jobs_stop(app.jobs);
     checkpoint(&app);
     store_close(app.store);
     log_msg(LOG_INFO, "stopped");

@@ -19,6 +19,17 @@ void api_keys_create(struct request *req, struct response *res);
 void api_keys_list(struct request *req, struct response *res);
 void api_keys_revoke(struct request *req, struct response *res);
 void api_audit_list(struct request *req, struct response *res);
+void api_payments_create(struct request *req, struct response *res);
+void api_payments_get(struct request *req, struct response *res);
+void api_payments_list(struct request *req, struct response *res);
+void api_payments_cancel(struct request *req, struct response *res);
+void api_refunds_create(struct request *req, struct response *res);
+void api_events_list(struct request *req, struct response *res);
+void api_webhooks_receive(struct request *req, struct response *res);
+void api_jobs_list(struct request *req, struct response *res);
+void api_jobs_replay(struct request *req, struct response *res);
+void api_jobs_replay_all(struct request *req, struct response *res);
+void api_security_events_list(struct request *req, struct response *res);
 void api_audit_verify(struct request *req, struct response *res);
 
 /* ?limit= and ?starting_after= of a list endpoint; false after answering 400. */
@@ -33,6 +44,15 @@ bool api_can_see_tenant(const struct request *req, const char *tenant_id);
 enum perr_code api_audit(struct request *req, struct store_tx *tx, const char *tenant_id,
                          const char *action, const char *entity_type, const char *entity_id,
                          json_t *changes, struct perr *err) WARN_UNUSED;
+/* Stores body as the idempotent answer (when the request holds a key), commits tx, and
+ * answers with body (consumed). On failure nothing is answered: the caller reports err. */
+enum perr_code api_commit_respond(struct request *req, struct store_tx *tx, struct response *res,
+                                  int status, json_t *body, struct perr *err) WARN_UNUSED;
+/* Runs q (a SELECT ... LIMIT limit+1) in a read transaction and answers with the list of
+ * to_json(row) for its first `limit` rows. */
+typedef json_t *(*api_row_json_fn)(const struct store_rows *rows, size_t i);
+void api_respond_list(struct request *req, struct response *res, const struct sql_query *q,
+                      int64_t limit, api_row_json_fn to_json);
 /* {"before": before, "after": after}, both consumed. */
 json_t *api_changes(json_t *before, json_t *after);
 

@@ -1,6 +1,7 @@
 #include <errno.h>
 
 #include "api/api.h"
+#include "http/idempotency.h"
 
 bool api_list_params(struct request *req, struct response *res, int64_t *limit,
                      const char **starting_after)
@@ -59,4 +60,41 @@ enum perr_code api_audit(struct request *req, struct store_tx *tx, const char *t
 json_t *api_changes(json_t *before, json_t *after)
 {
     return json_pack("{s:o, s:o}", "before", before, "after", after);
+}
+
+enum perr_code api_commit_respond(struct request *req, struct store_tx *tx, struct response *res,
+                                  int status, json_t *body, struct perr *err)
+{
+    enum perr_code rc = idempotency_store(req, tx, status, body, err);
+    rc = store_tx_finish(tx, rc, err);
+    if (rc != PERR_OK) {
+        req->idem.stored = false;
+        json_decref(body);
+        return rc;
+    }
+    respond_json(res, status, body);
+    return PERR_OK;
+}
+
+void api_respond_list(struct request *req, struct response *res, const struct sql_query *q,
+                      int64_t limit, api_row_json_fn to_json)
+{
+    struct perr err;
+    struct store_tx tx;
+    struct store_rows rows = {0};
+    enum perr_code rc = store_tx_begin(req->app->store, STORE_TX_READ, &tx, &err);
+    if (rc == PERR_OK) {
+        rc = store_exec_query(&tx, q, &rows, &err);
+        store_tx_rollback(&tx);
+    }
+    if (rc != PERR_OK) {
+        respond_error(res, &err);
+        return;
+    }
+    json_t *data = json_array();
+    for (size_t i = 0; i < rows.nrows && (int64_t)i < limit; i++) {
+        json_array_append_new(data, to_json(&rows, i));
+    }
+    respond_json(res, 200, api_list_json(data, (int64_t)rows.nrows > limit));
+    store_rows_free(&rows);
 }

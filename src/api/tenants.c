@@ -125,7 +125,7 @@ void api_tenants_create(struct request *req, struct response *res)
     char id[LIMIT_ID_BYTES], now[RFC3339_BYTES];
     id_new("ten", id);
     time_format_rfc3339(time_now_unix_us(), now);
-    char *limits = json_dump_compact(f.limits ? f.limits : json_object());
+    char *limits = f.limits ? json_dump_compact(f.limits) : xstrdup("{}");
     struct store_tx tx;
     if (store_tx_begin(req->app->store, STORE_TX_WRITE, &tx, &err) != PERR_OK) {
         free(limits);

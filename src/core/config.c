@@ -121,6 +121,40 @@ static enum perr_code set_checkpoint(struct config *cfg, const char *v, const ch
     return set_int(&cfg->audit_checkpoint_s, 1, 86400, v, src, err);
 }
 
+static enum perr_code set_workers(struct config *cfg, const char *v, const char *src,
+                                  struct perr *err)
+{
+    return set_int(&cfg->workers, 1, 16, v, src, err);
+}
+
+static enum perr_code set_provider_timeout(struct config *cfg, const char *v, const char *src,
+                                           struct perr *err)
+{
+    return set_int(&cfg->provider_timeout_ms, 100, 120000, v, src, err);
+}
+
+static enum perr_code set_webhook_tolerance(struct config *cfg, const char *v, const char *src,
+                                            struct perr *err)
+{
+    return set_int(&cfg->webhook_tolerance_s, 1, 86400, v, src, err);
+}
+
+static enum perr_code set_sandbox_delay(struct config *cfg, const char *v, const char *src,
+                                        struct perr *err)
+{
+    return set_int(&cfg->sandbox_delay_ms, 0, 3600000, v, src, err);
+}
+
+static enum perr_code set_sandbox(struct config *cfg, const char *v, const char *src,
+                                  struct perr *err)
+{
+    if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
+        return perr_set(err, PERR_PARAM_INVALID, src, "%s must be on or off.", src);
+    }
+    cfg->sandbox_enabled = strcmp(v, "on") == 0;
+    return PERR_OK;
+}
+
 static enum perr_code set_demo(struct config *cfg, const char *v, const char *src, struct perr *err)
 {
     (void)v, (void)src, (void)err;
@@ -144,6 +178,12 @@ static const struct setting settings[] = {
     {"--log", "PASARELA_LOG", false, set_log},
     {"--threads", "PASARELA_THREADS", false, set_threads},
     {"--audit-checkpoint-seconds", "PASARELA_AUDIT_CHECKPOINT_SECONDS", false, set_checkpoint},
+    {"--workers", "PASARELA_WORKERS", false, set_workers},
+    {"--provider-timeout-ms", "PASARELA_PROVIDER_TIMEOUT_MS", false, set_provider_timeout},
+    {"--webhook-tolerance-seconds", "PASARELA_WEBHOOK_TOLERANCE_SECONDS", false,
+     set_webhook_tolerance},
+    {"--sandbox", "PASARELA_SANDBOX", false, set_sandbox},
+    {"--sandbox-delay-ms", "PASARELA_SANDBOX_DELAY_MS", false, set_sandbox_delay},
     {"--demo", NULL, true, set_demo},
     {"--tenant", NULL, false, set_tenant},
     {NULL, "PASARELA_ADMIN_KEY", false, set_admin_key},
@@ -153,7 +193,9 @@ static const struct setting settings[] = {
 static void set_defaults(struct config *cfg)
 {
     *cfg = (struct config){.listen_port = 8080, .log_level = LOG_INFO, .http_threads = 0,
-                           .audit_checkpoint_s = 60};
+                           .audit_checkpoint_s = 60, .workers = 2,
+                           .provider_timeout_ms = 10000, .webhook_tolerance_s = 300,
+                           .sandbox_enabled = true, .sandbox_delay_ms = 100};
     str_copy(cfg->listen_host, sizeof(cfg->listen_host), "127.0.0.1");
     str_copy(cfg->data_dir, sizeof(cfg->data_dir), "./data");
 }

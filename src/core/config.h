@@ -23,6 +23,11 @@ struct config {
     bool demo;
     int http_threads; /* 0: four per processor core, at least 4 */
     int audit_checkpoint_s; /* seconds between audit checkpoints */
+    int workers;            /* job worker threads */
+    int provider_timeout_ms;
+    int webhook_tolerance_s; /* replay window of signed webhooks */
+    bool sandbox_enabled;
+    int sandbox_delay_ms;    /* how long the sandbox keeps a payment pending */
     char tenant[LIMIT_ID_BYTES]; /* `audit verify --tenant` */
 };
 

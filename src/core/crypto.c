@@ -1,9 +1,12 @@
 #include "core/crypto.h"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <pthread.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <openssl/params.h>
 #include <openssl/sha.h>
 
 void crypto_sha256(const void *data, size_t len, uint8_t out[SHA256_BYTES])
@@ -23,6 +26,44 @@ void crypto_hmac_sha256(const uint8_t *key, size_t key_len, const void *data, si
 {
     unsigned int out_len = SHA256_BYTES;
     PASSERT(HMAC(EVP_sha256(), key, (int)key_len, data, len, out, &out_len) != NULL);
+}
+
+struct crypto_hmac {
+    EVP_MAC_CTX *ctx;
+};
+
+static EVP_MAC *hmac_algorithm;
+
+static void fetch_hmac(void)
+{
+    hmac_algorithm = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    PASSERT(hmac_algorithm != NULL);
+}
+
+struct crypto_hmac *crypto_hmac_begin(const uint8_t *key, size_t key_len)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    static char digest[] = "SHA256";
+    pthread_once(&once, fetch_hmac);
+    struct crypto_hmac *h = xmalloc(sizeof(*h));
+    h->ctx = EVP_MAC_CTX_new(hmac_algorithm);
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0),
+                           OSSL_PARAM_construct_end()};
+    PASSERT(h->ctx && EVP_MAC_init(h->ctx, key, key_len, params) == 1);
+    return h;
+}
+
+void crypto_hmac_update(struct crypto_hmac *h, const void *data, size_t len)
+{
+    PASSERT(EVP_MAC_update(h->ctx, data, len) == 1);
+}
+
+void crypto_hmac_end(struct crypto_hmac *h, uint8_t out[SHA256_BYTES])
+{
+    size_t len = 0;
+    PASSERT(EVP_MAC_final(h->ctx, out, &len, SHA256_BYTES) == 1 && len == SHA256_BYTES);
+    EVP_MAC_CTX_free(h->ctx);
+    free(h);
 }
 
 void crypto_random(void *buf, size_t len)

@@ -12,6 +12,12 @@ void crypto_sha256(const void *data, size_t len, uint8_t out[SHA256_BYTES]);
 void crypto_sha256_hex(const void *data, size_t len, char out[SHA256_HEX_BYTES]);
 void crypto_hmac_sha256(const uint8_t *key, size_t key_len, const void *data, size_t len,
                         uint8_t out[SHA256_BYTES]);
+/* Streaming HMAC-SHA256 for messages in several parts. */
+struct crypto_hmac;
+struct crypto_hmac *crypto_hmac_begin(const uint8_t *key, size_t key_len);
+void crypto_hmac_update(struct crypto_hmac *h, const void *data, size_t len);
+/* Writes the MAC and frees h. */
+void crypto_hmac_end(struct crypto_hmac *h, uint8_t out[SHA256_BYTES]);
 /* Fills buf with cryptographically secure random bytes; aborts if the RNG fails. */
 void crypto_random(void *buf, size_t len);
 /* Constant-time equality of two equal-length buffers. */

@@ -20,8 +20,21 @@ enum auth_need {
 };
 
 enum route_flags {
-    ROUTE_BODY = 1 << 0,   /* a JSON object body is required */
-    ROUTE_TENANT = 1 << 1, /* acts on one tenant: the admin key must name it */
+    ROUTE_TENANT = 1 << 0,     /* acts on one tenant: the admin key must name it */
+    ROUTE_IDEMPOTENT = 1 << 1, /* honours Idempotency-Key */
+    ROUTE_RAW_BODY = 1 << 2,   /* the handler reads req->body itself (webhooks); otherwise a
+                                  body must be one JSON object, parsed into req->json */
+};
+
+#define IDEMPOTENCY_KEY_MAX 255
+
+/* The Idempotency-Key state of one request (http/idempotency.c). */
+struct idempotency {
+    bool claimed; /* this request owns the key and must store or release it */
+    bool stored;  /* the answer was stored with the change */
+    char scope[LIMIT_ID_BYTES]; /* the tenant id, or "platform" */
+    char key[IDEMPOTENCY_KEY_MAX + 1];
+    char request_sha256[65];
 };
 
 struct auth {
@@ -43,7 +56,9 @@ struct request {
     char request_id[LIMIT_REQUEST_ID_BYTES + 1];
     struct auth auth;
     uint64_t start_us;
+    size_t body_limit;
     bool body_too_large;
+    struct idempotency idem;
     char path_storage[LIMIT_PATH_BYTES]; /* path_params point into it */
 };
 
@@ -54,6 +69,7 @@ struct response {
     const char *content_type;  /* default application/json; static strings only */
     char *raw;                 /* a non-JSON body (owned), e.g. CSV; used when body is NULL */
     size_t raw_len;
+    bool replayed;             /* an idempotent replay: adds Idempotent-Replayed: true */
 };
 
 typedef void (*handler_fn)(struct request *req, struct response *res);
@@ -63,7 +79,8 @@ struct route {
     const char *pattern; /* "/v1/tenants/{id}" */
     handler_fn handler;
     enum auth_need auth;
-    unsigned flags; /* enum route_flags */
+    unsigned flags;     /* enum route_flags */
+    size_t body_limit;  /* bytes; 0 for LIMIT_BODY_BYTES */
 };
 
 /* Answers with a JSON body (consumed). */
@@ -74,8 +91,13 @@ void respond_error(struct response *res, const struct perr *err);
 void respond_fail(struct response *res, enum perr_code code, const char *param, const char *fmt,
                   ...) __attribute__((format(printf, 4, 5)));
 
+/* Answers with a JSON text already serialized (consumed). */
+void respond_raw_json(struct response *res, int status, char *text);
+
 /* A query-string argument, or NULL. */
 const char *request_query(const struct request *req, const char *name);
 const char *request_header(const struct request *req, const char *name);
+/* The client's address as text ("127.0.0.1"), for security events. */
+void request_source(const struct request *req, char *out, size_t size);
 
 #endif

@@ -10,7 +10,10 @@
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "http/auth.h"
+#include "http/idempotency.h"
 #include "http/router.h"
+
+#include <arpa/inet.h>
 
 struct server {
     struct MHD_Daemon *daemon;
@@ -50,6 +53,34 @@ void respond_fail(struct response *res, enum perr_code code, const char *param, 
     respond_error(res, &err);
 }
 
+void respond_raw_json(struct response *res, int status, char *text)
+{
+    json_decref(res->body);
+    res->body = NULL;
+    free(res->raw);
+    res->status = status;
+    res->raw = text;
+    res->raw_len = strlen(text);
+}
+
+void request_source(const struct request *req, char *out, size_t size)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    str_copy(out, size, "unknown");
+    if (!info || !info->client_addr) {
+        return;
+    }
+    const struct sockaddr *sa = info->client_addr;
+    if (sa->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+                  (socklen_t)size);
+    } else if (sa->sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+                  (socklen_t)size);
+    }
+}
+
 const char *request_query(const struct request *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
@@ -74,17 +105,35 @@ static bool valid_request_id(const char *s)
     return n > 0;
 }
 
-/* traceparent is "00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>"; its trace id
- * becomes the correlation id. */
-static bool trace_id_from_traceparent(const char *tp, char *out, size_t size)
+/* True when s[0..n) are lowercase hex digits; *nonzero tells whether one is not '0'. */
+static bool lower_hex(const char *s, size_t n, bool *nonzero)
 {
-    if (strlen(tp) != 55 || tp[2] != '-' || tp[35] != '-' || tp[52] != '-') {
-        return false;
-    }
-    for (int i = 3; i < 35; i++) {
-        if (!strchr("0123456789abcdef", tp[i]) || tp[i] == '\0') {
+    *nonzero = false;
+    for (size_t i = 0; i < n; i++) {
+        bool digit = s[i] >= '0' && s[i] <= '9';
+        if (!digit && !(s[i] >= 'a' && s[i] <= 'f')) {
             return false;
         }
+        *nonzero = *nonzero || s[i] != '0';
+    }
+    return true;
+}
+
+/* traceparent (W3C Trace Context) is "<2 hex version>-<32 hex trace id>-<16 hex parent
+ * id>-<2 hex flags>", lowercase; version ff and all-zero ids are invalid, and a version
+ * after 00 may append "-<more>". Its trace id becomes the correlation id. */
+static bool trace_id_from_traceparent(const char *tp, char *out, size_t size)
+{
+    size_t len = strlen(tp);
+    bool version_nz, trace_nz, parent_nz, flags_nz;
+    if (len < 55 || tp[2] != '-' || tp[35] != '-' || tp[52] != '-' ||
+        !lower_hex(tp, 2, &version_nz) || strncmp(tp, "ff", 2) == 0 ||
+        !lower_hex(tp + 3, 32, &trace_nz) || !trace_nz || !lower_hex(tp + 36, 16, &parent_nz) ||
+        !parent_nz || !lower_hex(tp + 53, 2, &flags_nz)) {
+        return false;
+    }
+    if (len > 55 && (!version_nz || tp[55] != '-')) {
+        return false; /* version 00 is exactly 55 characters */
     }
     snprintf(out, size, "%.32s", tp + 3);
     return true;
@@ -144,12 +193,24 @@ static enum MHD_Result send_response(struct request *req, struct response *res)
     if (res->allow[0]) {
         MHD_add_response_header(r, "Allow", res->allow);
     }
+    if (res->replayed) {
+        MHD_add_response_header(r, "Idempotent-Replayed", "true");
+    }
     enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)res->status, r);
     MHD_destroy_response(r);
     log_request(req, res->status);
     json_decref(res->body);
     res->body = NULL;
     return ret;
+}
+
+static void run_handler(struct request *req, const struct route *route, struct response *res)
+{
+    if ((route->flags & ROUTE_IDEMPOTENT) && !idempotency_begin(req, res)) {
+        return;
+    }
+    route->handler(req, res);
+    idempotency_end(req);
 }
 
 static void dispatch(struct request *req, struct response *res)
@@ -172,22 +233,25 @@ static void dispatch(struct request *req, struct response *res)
     }
     memcpy(req->path_params, m.params, sizeof(m.params));
     req->npath_params = m.nparams;
-    if (req->body_too_large) {
-        respond_fail(res, PERR_BODY_TOO_LARGE, NULL, NULL);
+    if (req->body_too_large || req->body.len > (m.route->body_limit ? m.route->body_limit
+                                                                     : LIMIT_BODY_BYTES)) {
+        respond_fail(res, PERR_BODY_TOO_LARGE, NULL, "The request body is larger than %zu bytes.",
+                     m.route->body_limit ? m.route->body_limit : (size_t)LIMIT_BODY_BYTES);
         return;
     }
     if (auth_authenticate(req, m.route->auth, m.route->flags, &err) != PERR_OK) {
         respond_error(res, &err);
         return;
     }
-    if ((m.route->flags & ROUTE_BODY) && req->body.len == 0) {
-        req->json = json_object(); /* no body: no parameters */
-    } else if ((m.route->flags & ROUTE_BODY) &&
-               json_parse_object(req->body.data, req->body.len, &req->json, &err) != PERR_OK) {
-        respond_error(res, &err);
-        return;
+    if ((m.route->flags & ROUTE_RAW_BODY) == 0) {
+        if (req->body.len == 0) {
+            req->json = json_object(); /* no body: no parameters */
+        } else if (json_parse_object(req->body.data, req->body.len, &req->json, &err) != PERR_OK) {
+            respond_error(res, &err);
+            return;
+        }
     }
-    m.route->handler(req, res);
+    run_handler(req, m.route, res);
 }
 
 static struct request *request_new(struct server *s, struct MHD_Connection *conn,
@@ -291,11 +355,11 @@ enum perr_code server_start(struct app *app, int threads, struct server **out, s
     s->app = app;
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
     s->daemon = MHD_start_daemon(
-        flags, app->cfg->listen_port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &addr,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-        s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)LIMIT_HTTP_CONNECTION_TIMEOUT_S,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)LIMIT_HTTP_CONNECTIONS, MHD_OPTION_EXTERNAL_LOGGER,
-        on_mhd_log, NULL, MHD_OPTION_END);
+        flags, app->cfg->listen_port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
+        on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)LIMIT_HTTP_CONNECTION_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)LIMIT_HTTP_CONNECTIONS, MHD_OPTION_END);
     if (!s->daemon) {
         free(s);
         return perr_set(err, PERR_PARAM_INVALID, "listen",

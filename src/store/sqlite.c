@@ -1,8 +1,9 @@
-/* The SQLite backend: one database file in WAL mode, synchronous=FULL, foreign keys on, a
- * fixed pool of connections each with its own prepared-statement cache. SQLite allows one
- * writer at a time; a process-wide mutex queues write transactions here (BEGIN IMMEDIATE under
- * the lock) so writers wait on a condition variable instead of spinning in SQLite's busy
- * handler, while readers proceed in parallel on WAL snapshots. */
+/* The SQLite backend: one database file in WAL mode, synchronous=FULL, foreign keys on.
+ * Readers use a pool of connections and run in parallel on WAL snapshots. Writers share one
+ * connection and are group-committed: each write transaction is a SAVEPOINT inside a batch
+ * transaction; when it ends and another writer is already queued, it leaves the COMMIT to
+ * that writer and waits; the last writer in line commits the whole batch with one fsync and
+ * wakes every member with the outcome. A member's rollback undoes only its own savepoint. */
 #include <pthread.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -21,20 +22,34 @@ struct stmt_slot {
 struct store_conn {
     sqlite3 *db;
     bool in_use;
-    bool holds_write_lock;
     size_t cached;
     struct stmt_slot slots[STMT_SLOTS];
-    struct store_backend *backend;
 };
+
+/* A write transaction waiting for its batch to commit. */
+struct batch_member {
+    bool done;
+    enum perr_code result;
+};
+
+#define BATCH_MAX_MEMBERS 64
 
 struct store_backend {
     char *path;
     ino_t inode;
     int nconns;
-    struct store_conn *conns;
+    struct store_conn *conns; /* readers */
     pthread_mutex_t pool_lock;
     pthread_cond_t pool_cond;
-    pthread_mutex_t write_lock;
+
+    struct store_conn writer;
+    pthread_mutex_t write_lock; /* held by the one member running statements */
+    pthread_cond_t batch_done;
+    int write_waiters;          /* threads queued for write_lock; guarded by waiters_lock */
+    pthread_mutex_t waiters_lock;
+    bool batch_open;            /* BEGIN issued, COMMIT not yet */
+    size_t nfinished;           /* members of the open batch waiting for its commit */
+    struct batch_member *finished[BATCH_MAX_MEMBERS];
 };
 
 static enum perr_code db_error(sqlite3 *db, int rc, const char *what, struct perr *err)
@@ -59,7 +74,6 @@ static enum perr_code open_conn(struct store_backend *b, struct store_conn *c, s
         c->db = NULL;
         return code;
     }
-    c->backend = b;
     sqlite3_busy_timeout(c->db, LIMIT_STORE_BUSY_TIMEOUT_MS);
     static const char pragmas[] = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                                   " PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;";
@@ -85,9 +99,14 @@ static void sqlite_close(struct store_backend *b)
             close_conn(&b->conns[i]);
         }
     }
+    if (b->writer.db) {
+        close_conn(&b->writer);
+    }
     pthread_mutex_destroy(&b->pool_lock);
     pthread_cond_destroy(&b->pool_cond);
     pthread_mutex_destroy(&b->write_lock);
+    pthread_mutex_destroy(&b->waiters_lock);
+    pthread_cond_destroy(&b->batch_done);
     free(b->conns);
     free(b->path);
     free(b);
@@ -104,12 +123,15 @@ static enum perr_code sqlite_open(const char *location, int nconns, struct store
     pthread_mutex_init(&b->pool_lock, NULL);
     pthread_cond_init(&b->pool_cond, NULL);
     pthread_mutex_init(&b->write_lock, NULL);
-    for (int i = 0; i < nconns; i++) {
-        enum perr_code rc = open_conn(b, &b->conns[i], err);
-        if (rc != PERR_OK) {
-            sqlite_close(b);
-            return rc;
-        }
+    pthread_mutex_init(&b->waiters_lock, NULL);
+    pthread_cond_init(&b->batch_done, NULL);
+    enum perr_code rc = open_conn(b, &b->writer, err);
+    for (int i = 0; i < nconns && rc == PERR_OK; i++) {
+        rc = open_conn(b, &b->conns[i], err);
+    }
+    if (rc != PERR_OK) {
+        sqlite_close(b);
+        return rc;
     }
     struct stat st;
     if (stat(location, &st) == 0) {
@@ -119,7 +141,7 @@ static enum perr_code sqlite_open(const char *location, int nconns, struct store
     return PERR_OK;
 }
 
-static struct store_conn *sqlite_acquire(struct store_backend *b)
+static struct store_conn *acquire_reader(struct store_backend *b)
 {
     pthread_mutex_lock(&b->pool_lock);
     for (;;) {
@@ -134,7 +156,7 @@ static struct store_conn *sqlite_acquire(struct store_backend *b)
     }
 }
 
-static void sqlite_release(struct store_backend *b, struct store_conn *c)
+static void release_reader(struct store_backend *b, struct store_conn *c)
 {
     pthread_mutex_lock(&b->pool_lock);
     c->in_use = false;
@@ -142,45 +164,147 @@ static void sqlite_release(struct store_backend *b, struct store_conn *c)
     pthread_mutex_unlock(&b->pool_lock);
 }
 
-static void release_write_lock(struct store_conn *c)
+static int exec_sql(struct store_conn *c, const char *sql)
 {
-    if (c->holds_write_lock) {
-        c->holds_write_lock = false;
-        pthread_mutex_unlock(&c->backend->write_lock);
+    return sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+}
+
+/* With write_lock held: commits the open batch and hands every waiting member the result. */
+static void commit_batch(struct store_backend *b)
+{
+    enum perr_code result = PERR_OK;
+    int rc = exec_sql(&b->writer, "COMMIT");
+    if (rc != SQLITE_OK) {
+        result = db_error(b->writer.db, rc, "commit", NULL);
+        if (!sqlite3_get_autocommit(b->writer.db)) {
+            exec_sql(&b->writer, "ROLLBACK");
+        }
+    }
+    for (size_t i = 0; i < b->nfinished; i++) {
+        b->finished[i]->result = result;
+        b->finished[i]->done = true;
+    }
+    b->nfinished = 0;
+    b->batch_open = false;
+    pthread_cond_broadcast(&b->batch_done);
+}
+
+static int queued_writers(struct store_backend *b)
+{
+    pthread_mutex_lock(&b->waiters_lock);
+    int n = b->write_waiters;
+    pthread_mutex_unlock(&b->waiters_lock);
+    return n;
+}
+
+/* With write_lock held, as a member leaves: commit now unless a queued writer will. */
+static void maybe_commit(struct store_backend *b)
+{
+    if (b->batch_open && (queued_writers(b) == 0 || b->nfinished >= BATCH_MAX_MEMBERS)) {
+        if (b->nfinished > 0) {
+            commit_batch(b);
+        }
     }
 }
 
-static enum perr_code sqlite_begin(struct store_conn *c, enum store_tx_kind kind, struct perr *err)
+static enum perr_code begin_write(struct store_backend *b, struct perr *err)
+{
+    pthread_mutex_lock(&b->waiters_lock);
+    b->write_waiters++;
+    pthread_mutex_unlock(&b->waiters_lock);
+    pthread_mutex_lock(&b->write_lock);
+    pthread_mutex_lock(&b->waiters_lock);
+    b->write_waiters--;
+    pthread_mutex_unlock(&b->waiters_lock);
+    if (b->batch_open && sqlite3_get_autocommit(b->writer.db)) {
+        commit_batch(b); /* SQLite ended the batch on an error: report it to its members */
+    }
+    int rc = SQLITE_OK;
+    if (!b->batch_open) {
+        rc = exec_sql(&b->writer, "BEGIN IMMEDIATE");
+        b->batch_open = rc == SQLITE_OK;
+    }
+    if (rc == SQLITE_OK) {
+        rc = exec_sql(&b->writer, "SAVEPOINT member");
+    }
+    if (rc != SQLITE_OK) {
+        enum perr_code code = db_error(b->writer.db, rc, "begin", err);
+        maybe_commit(b);
+        pthread_mutex_unlock(&b->write_lock);
+        return code;
+    }
+    return PERR_OK;
+}
+
+static enum perr_code sqlite_begin(struct store_backend *b, enum store_tx_kind kind,
+                                   struct store_conn **conn, struct perr *err)
 {
     if (kind == STORE_TX_WRITE) {
-        pthread_mutex_lock(&c->backend->write_lock);
-        c->holds_write_lock = true;
+        *conn = &b->writer;
+        return begin_write(b, err);
     }
-    int rc = sqlite3_exec(c->db, kind == STORE_TX_WRITE ? "BEGIN IMMEDIATE" : "BEGIN", NULL,
-                          NULL, NULL);
+    struct store_conn *c = acquire_reader(b);
+    int rc = exec_sql(c, "BEGIN");
     if (rc != SQLITE_OK) {
-        release_write_lock(c);
-        return db_error(c->db, rc, "begin", err);
+        enum perr_code code = db_error(c->db, rc, "begin", err);
+        release_reader(b, c);
+        return code;
     }
+    *conn = c;
     return PERR_OK;
 }
 
-static enum perr_code sqlite_commit(struct store_conn *c, struct perr *err)
+static void rollback_member(struct store_backend *b)
 {
-    int rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        return db_error(c->db, rc, "commit", err); /* the caller rolls back */
+    if (!sqlite3_get_autocommit(b->writer.db)) {
+        exec_sql(&b->writer, "ROLLBACK TO member");
+        exec_sql(&b->writer, "RELEASE member");
     }
-    release_write_lock(c);
-    return PERR_OK;
 }
 
-static void sqlite_rollback(struct store_conn *c)
+static enum perr_code sqlite_commit(struct store_backend *b, struct store_conn *c,
+                                    struct perr *err)
 {
-    if (!sqlite3_get_autocommit(c->db)) {
-        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    if (c != &b->writer) {
+        int rc = exec_sql(c, "COMMIT");
+        enum perr_code code = rc == SQLITE_OK ? PERR_OK : db_error(c->db, rc, "commit", err);
+        if (rc != SQLITE_OK && !sqlite3_get_autocommit(c->db)) {
+            exec_sql(c, "ROLLBACK");
+        }
+        release_reader(b, c);
+        return code;
     }
-    release_write_lock(c);
+    int rc = exec_sql(&b->writer, "RELEASE member");
+    if (rc != SQLITE_OK) {
+        enum perr_code code = db_error(b->writer.db, rc, "release", err);
+        rollback_member(b);
+        maybe_commit(b);
+        pthread_mutex_unlock(&b->write_lock);
+        return code;
+    }
+    struct batch_member me = {0};
+    PASSERT(b->nfinished < BATCH_MAX_MEMBERS);
+    b->finished[b->nfinished++] = &me;
+    maybe_commit(b);
+    while (!me.done) {
+        pthread_cond_wait(&b->batch_done, &b->write_lock);
+    }
+    pthread_mutex_unlock(&b->write_lock);
+    return me.result == PERR_OK ? PERR_OK : perr_set(err, me.result, NULL, NULL);
+}
+
+static void sqlite_rollback(struct store_backend *b, struct store_conn *c)
+{
+    if (c != &b->writer) {
+        if (!sqlite3_get_autocommit(c->db)) {
+            exec_sql(c, "ROLLBACK");
+        }
+        release_reader(b, c);
+        return;
+    }
+    rollback_member(b);
+    maybe_commit(b);
+    pthread_mutex_unlock(&b->write_lock);
 }
 
 static uint32_t hash_sql(const char *s)
@@ -317,10 +441,10 @@ static enum perr_code sqlite_ping(struct store_backend *b, struct perr *err)
                  json_pack("{s:s}", "path", b->path));
         return perr_set(err, PERR_STORE_UNAVAILABLE, NULL, NULL);
     }
-    struct store_conn *c = sqlite_acquire(b);
+    struct store_conn *c = acquire_reader(b);
     enum perr_code rc = sqlite_exec(c, "SELECT count(*) FROM schema_version", NULL, 0, NULL,
                                     NULL, err);
-    sqlite_release(b, c);
+    release_reader(b, c);
     return rc;
 }
 
@@ -328,8 +452,6 @@ const struct store_ops store_sqlite_ops = {
     .name = "sqlite",
     .open = sqlite_open,
     .close = sqlite_close,
-    .acquire = sqlite_acquire,
-    .release = sqlite_release,
     .begin = sqlite_begin,
     .commit = sqlite_commit,
     .rollback = sqlite_rollback,

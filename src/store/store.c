@@ -50,23 +50,14 @@ enum perr_code store_ping(struct store *st, struct perr *err)
 enum perr_code store_tx_begin(struct store *st, enum store_tx_kind kind, struct store_tx *tx,
                               struct perr *err)
 {
-    *tx = (struct store_tx){.store = st, .kind = kind, .conn = st->ops->acquire(st->backend)};
-    enum perr_code rc = st->ops->begin(tx->conn, kind, err);
-    if (rc != PERR_OK) {
-        st->ops->release(st->backend, tx->conn);
-        tx->conn = NULL;
-    }
-    return rc;
+    *tx = (struct store_tx){.store = st, .kind = kind};
+    return st->ops->begin(st->backend, kind, &tx->conn, err);
 }
 
 enum perr_code store_tx_commit(struct store_tx *tx, struct perr *err)
 {
     PASSERT(tx->conn != NULL);
-    enum perr_code rc = tx->store->ops->commit(tx->conn, err);
-    if (rc != PERR_OK) {
-        tx->store->ops->rollback(tx->conn);
-    }
-    tx->store->ops->release(tx->store->backend, tx->conn);
+    enum perr_code rc = tx->store->ops->commit(tx->store->backend, tx->conn, err);
     tx->conn = NULL;
     return rc;
 }
@@ -76,8 +67,7 @@ void store_tx_rollback(struct store_tx *tx)
     if (!tx->conn) {
         return;
     }
-    tx->store->ops->rollback(tx->conn);
-    tx->store->ops->release(tx->store->backend, tx->conn);
+    tx->store->ops->rollback(tx->store->backend, tx->conn);
     tx->conn = NULL;
 }
 

@@ -47,12 +47,13 @@ struct store_ops {
     enum perr_code (*open)(const char *location, int nconns, struct store_backend **out,
                            struct perr *err);
     void (*close)(struct store_backend *b);
-    /* Takes a pooled connection, waiting for one when all are in use. */
-    struct store_conn *(*acquire)(struct store_backend *b);
-    void (*release)(struct store_backend *b, struct store_conn *c);
-    enum perr_code (*begin)(struct store_conn *c, enum store_tx_kind kind, struct perr *err);
-    enum perr_code (*commit)(struct store_conn *c, struct perr *err);
-    void (*rollback)(struct store_conn *c);
+    /* Starts a transaction and returns the connection it runs on. Write transactions of one
+     * store may be committed together (group commit): commit returns only once the
+     * transaction is durable, and a rollback undoes only the caller's own statements. */
+    enum perr_code (*begin)(struct store_backend *b, enum store_tx_kind kind,
+                            struct store_conn **conn, struct perr *err);
+    enum perr_code (*commit)(struct store_backend *b, struct store_conn *c, struct perr *err);
+    void (*rollback)(struct store_backend *b, struct store_conn *c);
     /* Runs one statement; rows (may be NULL) receives its result, changes (may be NULL) the
      * number of rows it changed. A uniqueness or foreign-key violation is PERR_CONFLICT. */
     enum perr_code (*exec)(struct store_conn *c, const char *sql, const struct sv *params,

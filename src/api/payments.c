@@ -1,0 +1,648 @@
+/* /v1/payments: create through a connector, read, list, refund, cancel. The connector is
+ * called outside any transaction; the change it caused is then committed in one transaction
+ * with its audit record, its event and (with an Idempotency-Key) the answer itself. */
+#include "api/api.h"
+#include "core/ids.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/money.h"
+#include "core/timeutil.h"
+#include "http/idempotency.h"
+#include "payments/payments.h"
+
+#define LIMIT_DESCRIPTION_BYTES 1000
+#define LIMIT_EMAIL_BYTES 254
+#define LIMIT_REFERENCE_BYTES 256
+#define LIMIT_METADATA_KEYS 20
+#define LIMIT_METADATA_KEY_BYTES 40
+#define LIMIT_METADATA_VALUE_BYTES 500
+
+struct payment_input {
+    int64_t amount;
+    const struct currency *currency;
+    const char *description;
+    const char *email;
+    const char *name;
+    const char *country;
+    const char *provider;
+    const char *method;
+    const char *external_reference;
+    json_t *customer; /* borrowed from the body */
+    json_t *metadata; /* borrowed from the body */
+};
+
+static enum perr_code read_customer(json_t *body, struct payment_input *in, struct perr *err)
+{
+    static const char *const allowed[] = {"email", "name", "country", NULL};
+    in->customer = json_object_get(body, "customer");
+    if (!in->customer || json_is_null(in->customer)) {
+        in->customer = NULL;
+        return PERR_OK;
+    }
+    if (!json_is_object(in->customer)) {
+        return perr_set(err, PERR_PARAM_INVALID, "customer", "customer must be an object.");
+    }
+    struct perr inner;
+    enum perr_code rc = json_only_keys(in->customer, allowed, &inner);
+    if (rc != PERR_OK) {
+        return perr_set(err, rc, "customer", "customer accepts email, name and country, not '%.40s'.",
+                        inner.param);
+    }
+    if (json_get_string(in->customer, "email", LIMIT_EMAIL_BYTES, &in->email, &inner) != PERR_OK ||
+        (in->email && (in->email[0] == '@' || !strchr(in->email, '@') ||
+                       !strchr(in->email, '@')[1]))) {
+        return perr_set(err, PERR_PARAM_INVALID, "customer.email",
+                        "customer.email must be an e-mail address of at most %d bytes.",
+                        LIMIT_EMAIL_BYTES);
+    }
+    if (json_get_string(in->customer, "name", LIMIT_NAME_BYTES, &in->name, &inner) != PERR_OK) {
+        return perr_set(err, PERR_PARAM_INVALID, "customer.name",
+                        "customer.name must be a string of at most %d bytes.", LIMIT_NAME_BYTES);
+    }
+    if (json_get_string(in->customer, "country", 2, &in->country, &inner) != PERR_OK ||
+        (in->country && (strlen(in->country) != 2 || in->country[0] < 'A' ||
+                         in->country[0] > 'Z' || in->country[1] < 'A' || in->country[1] > 'Z'))) {
+        return perr_set(err, PERR_PARAM_INVALID, "customer.country",
+                        "customer.country must be an ISO 3166 code of two capital letters, like MX.");
+    }
+    return PERR_OK;
+}
+
+static enum perr_code read_metadata(json_t *body, struct payment_input *in, struct perr *err)
+{
+    in->metadata = json_object_get(body, "metadata");
+    if (!in->metadata || json_is_null(in->metadata)) {
+        in->metadata = NULL;
+        return PERR_OK;
+    }
+    if (!json_is_object(in->metadata) || json_object_size(in->metadata) > LIMIT_METADATA_KEYS) {
+        return perr_set(err, PERR_PARAM_INVALID, "metadata",
+                        "metadata must be an object of at most %d string values.",
+                        LIMIT_METADATA_KEYS);
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(in->metadata, key, v) {
+        if (strlen(key) > LIMIT_METADATA_KEY_BYTES || !json_is_string(v) ||
+            json_string_length(v) > LIMIT_METADATA_VALUE_BYTES) {
+            return perr_set(err, PERR_PARAM_INVALID, "metadata",
+                            "metadata keys have at most %d bytes and values are strings of at "
+                            "most %d bytes.", LIMIT_METADATA_KEY_BYTES, LIMIT_METADATA_VALUE_BYTES);
+        }
+    }
+    return PERR_OK;
+}
+
+static enum perr_code read_input(json_t *body, struct payment_input *in, struct perr *err)
+{
+    static const char *const allowed[] = {"amount", "currency", "description", "customer",
+                                          "provider", "method", "external_reference", "metadata",
+                                          NULL};
+    *in = (struct payment_input){0};
+    enum perr_code rc = json_only_keys(body, allowed, err);
+    if (rc == PERR_OK) {
+        rc = money_parse_currency(body, "currency", &in->currency, err);
+    }
+    if (rc == PERR_OK) {
+        rc = money_parse_amount(body, "amount", in->currency, &in->amount, err);
+    }
+    if (rc == PERR_OK) {
+        rc = json_get_string(body, "description", LIMIT_DESCRIPTION_BYTES, &in->description, err);
+    }
+    if (rc == PERR_OK) {
+        rc = read_customer(body, in, err);
+    }
+    if (rc == PERR_OK) {
+        rc = json_get_string(body, "provider", 32, &in->provider, err);
+    }
+    if (rc == PERR_OK) {
+        rc = json_get_string(body, "method", 32, &in->method, err);
+    }
+    if (rc == PERR_OK) {
+        rc = json_get_string(body, "external_reference", LIMIT_REFERENCE_BYTES,
+                             &in->external_reference, err);
+    }
+    if (rc == PERR_OK) {
+        rc = read_metadata(body, in, err);
+    }
+    return rc;
+}
+
+/* The connector for the request: the one named, else the tenant's default (the sandbox). */
+static enum perr_code choose_provider(const struct app *app, const char *name,
+                                      const struct provider_ops **out, struct perr *err)
+{
+    const struct provider_ops *p = provider_find(name ? name : "sandbox");
+    if (!p) {
+        return perr_set(err, PERR_PARAM_INVALID, "provider", "There is no provider '%.32s'.", name);
+    }
+    bool enabled = strcmp(p->name, "sandbox") == 0 && app->cfg->sandbox_enabled;
+    if (!enabled) {
+        return perr_set(err, PERR_PROVIDER_NOT_ENABLED, "provider",
+                        "The provider %s is not enabled for this tenant.", p->name);
+    }
+    *out = p;
+    return PERR_OK;
+}
+
+/* The tenant's limit of `kind` for the currency, or 0 when it has none. */
+static int64_t tenant_limit(const char *limits_text, const char *kind, const char *currency)
+{
+    json_t *limits = json_loads(limits_text ? limits_text : "{}", 0, NULL);
+    json_t *v = json_object_get(json_object_get(limits, kind), currency);
+    int64_t n = json_is_integer(v) ? json_integer_value(v) : 0;
+    json_decref(limits);
+    return n;
+}
+
+/* Checks both limits and, in a write transaction, counts the amount into the month's volume. */
+static enum perr_code check_limits(struct store_tx *tx, const char *tenant_id,
+                                   const struct payment_input *in, bool count, struct perr *err)
+{
+    struct store_rows rows;
+    char month[8];
+    payment_month(month);
+    enum perr_code rc = store_exec(
+        tx,
+        "SELECT t.limits, v.amount FROM tenants t LEFT JOIN tenant_volume v ON v.tenant_id = t.id"
+        " AND v.currency = ? AND v.month = ? WHERE t.id = ?",
+        SQL_PARAMS(SV_T(in->currency->code), SV_T(month), SV_T(tenant_id)), &rows, err);
+    if (rc != PERR_OK) {
+        return rc;
+    }
+    const char *code = in->currency->code;
+    int64_t max = rows.nrows ? tenant_limit(store_rows_get(&rows, 0, 0), "max_payment_amount", code) : 0;
+    int64_t monthly = rows.nrows ? tenant_limit(store_rows_get(&rows, 0, 0), "monthly_volume", code) : 0;
+    bool has_volume = rows.nrows && store_rows_get(&rows, 0, 1);
+    int64_t volume = has_volume ? store_rows_int(&rows, 0, 1) : 0;
+    store_rows_free(&rows);
+    if (max && in->amount > max) {
+        return perr_set(err, PERR_LIMIT_MAX_PAYMENT_AMOUNT, "amount",
+                        "The amount is above this tenant's maximum of %lld %s (minor units) per "
+                        "payment.", (long long)max, code);
+    }
+    if (monthly && volume + in->amount > monthly) {
+        return perr_set(err, PERR_LIMIT_MONTHLY_VOLUME, "amount",
+                        "This payment would take the tenant over its monthly volume of %lld %s "
+                        "(minor units); %lld remain this month.", (long long)monthly, code,
+                        (long long)(monthly > volume ? monthly - volume : 0));
+    }
+    if (!count) {
+        return PERR_OK;
+    }
+    return has_volume
+               ? store_exec(tx, "UPDATE tenant_volume SET amount = amount + ? WHERE tenant_id = ?"
+                                " AND currency = ? AND month = ?",
+                            SQL_PARAMS(SV_I(in->amount), SV_T(tenant_id), SV_T(code), SV_T(month)),
+                            NULL, err)
+               : store_exec(tx, "INSERT INTO tenant_volume (tenant_id, currency, month, amount)"
+                                " VALUES (?, ?, ?, ?)",
+                            SQL_PARAMS(SV_T(tenant_id), SV_T(code), SV_T(month), SV_I(in->amount)),
+                            NULL, err);
+}
+
+static enum perr_code precheck_limits(struct request *req, const struct payment_input *in,
+                                      struct perr *err)
+{
+    struct store_tx tx;
+    enum perr_code rc = store_tx_begin(req->app->store, STORE_TX_READ, &tx, err);
+    if (rc == PERR_OK) {
+        rc = check_limits(&tx, req->auth.tenant_id, in, false, err);
+        store_tx_rollback(&tx);
+    }
+    return rc;
+}
+
+static enum perr_code insert_payment(struct request *req, struct store_tx *tx, const char *id,
+                                     const struct payment_input *in, const char *provider,
+                                     const struct provider_payment *pp, struct perr *err)
+{
+    char now[RFC3339_BYTES];
+    time_format_rfc3339(time_now_unix_us(), now);
+    char *customer = json_dump_compact(in->customer ? in->customer : json_object());
+    char *metadata = json_dump_compact(in->metadata ? in->metadata : json_object());
+    enum perr_code rc = store_exec(
+        tx,
+        "INSERT INTO payments (" PAYMENT_COLUMNS ")"
+        " VALUES (?, ?, ?, ?, 'pending', '', ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?)",
+        SQL_PARAMS(SV_T(req->auth.tenant_id), SV_T(id), SV_I(in->amount),
+                   SV_T(in->currency->code), SV_T(provider), SV_T(pp->id),
+                   SV_T(pp->checkout_url[0] ? pp->checkout_url : NULL), SV_T(in->description),
+                   SV_T(customer), SV_T(in->external_reference), SV_T(metadata),
+                   pp->has_fee ? SV_I(pp->fee) : SV_T(NULL), SV_T(now), SV_T(now)),
+        NULL, err);
+    free(customer);
+    free(metadata);
+    return rc;
+}
+
+/* Finishes a transaction that changed payment `id`: on success answers with the payment as
+ * it now is (stored as the idempotent answer in the same transaction) and commits. */
+static enum perr_code api_commit_payment(struct request *req, struct store_tx *tx,
+                                         struct response *res, enum perr_code rc,
+                                         const char *id, int status, struct perr *err)
+{
+    struct store_rows rows;
+    if (rc == PERR_OK) {
+        rc = payment_load(tx, req->auth.tenant_id, id, &rows, err);
+    }
+    if (rc != PERR_OK) {
+        store_tx_rollback(tx);
+        return rc;
+    }
+    json_t *body = payment_json(&rows, 0);
+    store_rows_free(&rows);
+    return api_commit_respond(req, tx, res, status, body, err);
+}
+
+/* Records the payment the provider created, its audit record and event, in one transaction
+ * that also stores the idempotent answer; answers 201 with it. */
+static enum perr_code record_created(struct request *req, struct response *res, const char *id,
+                                     const struct payment_input *in, const char *provider,
+                                     const struct provider_payment *pp, struct perr *err)
+{
+    struct change_ctx c = {.app = req->app, .actor = req->auth.actor,
+                           .correlation_id = req->request_id, .cause = "api"};
+    struct store_tx tx;
+    struct store_rows rows = {0};
+    bool changed;
+    enum perr_code rc = store_tx_begin(req->app->store, STORE_TX_WRITE, &tx, err);
+    if (rc != PERR_OK) {
+        return rc;
+    }
+    rc = check_limits(&tx, req->auth.tenant_id, in, true, err);
+    if (rc == PERR_OK) {
+        rc = insert_payment(req, &tx, id, in, provider, pp, err);
+    }
+    if (rc == PERR_OK) {
+        rc = payment_load(&tx, req->auth.tenant_id, id, &rows, err);
+    }
+    json_t *created = rc == PERR_OK ? payment_json(&rows, 0) : NULL;
+    store_rows_free(&rows);
+    if (rc == PERR_OK) {
+        json_t *changes = api_changes(json_object(), json_incref(created));
+        rc = api_audit(req, &tx, req->auth.tenant_id, "payment.created", "payment", id, changes,
+                       err);
+        json_decref(changes);
+    }
+    if (rc == PERR_OK) {
+        rc = event_append(&tx, req->auth.tenant_id, "payment.created", id, created,
+                          req->request_id, err);
+    }
+    json_decref(created);
+    if (rc == PERR_OK && pp->status != PAYMENT_PENDING) {
+        rc = payment_apply_provider(&tx, &c, req->auth.tenant_id, id, pp, &changed, err);
+    }
+    return api_commit_payment(req, &tx, res, rc, id, 201, err);
+}
+
+void api_payments_create(struct request *req, struct response *res)
+{
+    struct payment_input in;
+    struct perr err;
+    const struct provider_ops *provider = NULL;
+    if (read_input(req->json, &in, &err) != PERR_OK ||
+        choose_provider(req->app, in.provider, &provider, &err) != PERR_OK ||
+        precheck_limits(req, &in, &err) != PERR_OK) {
+        respond_error(res, &err);
+        return;
+    }
+    char id[LIMIT_ID_BYTES];
+    id_new("pay", id);
+    struct provider_payment_request preq = {
+        .payment_id = id, .idempotency_key = req->idem.claimed ? req->idem.request_sha256 : id,
+        .amount = in.amount, .currency = in.currency, .description = in.description,
+        .customer_email = in.email, .customer_name = in.name, .customer_country = in.country,
+        .method = in.method};
+    struct provider_ctx ctx = {.app = req->app, .tenant_id = NULL,
+                               .correlation_id = req->request_id};
+    struct provider_payment pp;
+    if (provider_create_payment(provider, &ctx, &preq, &pp, &err) != PERR_OK) {
+        log_emit(LOG_WARN, "provider refused a payment",
+                 json_pack("{s:s, s:s, s:s, s:s}", "provider", provider->name, "code",
+                           perr_code_name(err.code), "detail", err.message, "request_id",
+                           req->request_id));
+        perr_set(&err, err.code, NULL, NULL); /* the provider's words stay in the log */
+        respond_error(res, &err);
+        return;
+    }
+    if (record_created(req, res, id, &in, provider->name, &pp, &err) != PERR_OK) {
+        respond_error(res, &err);
+    }
+}
+
+void api_payments_get(struct request *req, struct response *res)
+{
+    struct store_tx tx;
+    struct store_rows rows;
+    struct perr err;
+    enum perr_code rc = store_tx_begin(req->app->store, STORE_TX_READ, &tx, &err);
+    if (rc == PERR_OK) {
+        rc = payment_load(&tx, req->auth.tenant_id, req->path_params[0], &rows, &err);
+        store_tx_rollback(&tx);
+    }
+    if (rc != PERR_OK) {
+        respond_error(res, &err);
+        return;
+    }
+    respond_json(res, 200, payment_json(&rows, 0));
+    store_rows_free(&rows);
+}
+
+static bool add_created_filter(struct request *req, struct response *res, struct sql_query *q,
+                               const char *param, const char *cond)
+{
+    const char *v = request_query(req, param);
+    int64_t us;
+    if (!v) {
+        return true;
+    }
+    if (!time_parse_rfc3339(v, &us)) {
+        respond_fail(res, PERR_PARAM_INVALID, param,
+                     "%s must be an RFC 3339 UTC time like 2026-01-31T12:00:00Z.", param);
+        return false;
+    }
+    char canon[RFC3339_BYTES];
+    time_format_rfc3339(us, canon);
+    sql_where(q, cond, SV_T(sql_keep(q, canon)));
+    return true;
+}
+
+static bool add_list_filters(struct request *req, struct response *res, struct sql_query *q)
+{
+    const char *status = request_query(req, "status");
+    const char *provider = request_query(req, "provider");
+    enum payment_status s;
+    if (status && !payment_status_parse(status, &s)) {
+        respond_fail(res, PERR_PARAM_INVALID, "status",
+                     "status must be one of pending, approved, rejected, cancelled, expired, "
+                     "partially_refunded, refunded, charged_back.");
+        return false;
+    }
+    if (status) {
+        sql_where(q, "status = ?", SV_T(status));
+    }
+    if (provider) {
+        sql_where(q, "provider = ?", SV_T(provider));
+    }
+    return add_created_filter(req, res, q, "created_gte", "created >= ?") &&
+           add_created_filter(req, res, q, "created_lt", "created < ?");
+}
+
+void api_payments_list(struct request *req, struct response *res)
+{
+    int64_t limit;
+    const char *after;
+    if (!api_list_params(req, res, &limit, &after)) {
+        return;
+    }
+    struct sql_query q;
+    sql_init(&q, "SELECT " PAYMENT_COLUMNS " FROM payments");
+    sql_where(&q, "tenant_id = ?", SV_T(req->auth.tenant_id));
+    if (!add_list_filters(req, res, &q)) {
+        sql_release(&q);
+        return;
+    }
+    if (after) {
+        sql_where(&q, "id < ?", SV_T(after));
+    }
+    sql_append(&q, " ORDER BY id DESC LIMIT ?", (struct sv[]){SV_I(limit + 1)}, 1);
+    api_respond_list(req, res, &q, limit, payment_json);
+    sql_release(&q);
+}
+
+/* --- refunds ------------------------------------------------------------------------- */
+
+struct refund_plan {
+    char id[LIMIT_ID_BYTES];
+    int64_t amount;
+    char provider[32];
+    char provider_payment_id[PROVIDER_ID_BYTES];
+};
+
+static json_t *refund_json(const struct refund_plan *r, const char *payment_id, const char *status)
+{
+    char now[RFC3339_BYTES];
+    time_format_rfc3339(time_now_unix_us(), now);
+    return json_pack("{s:s, s:s, s:s, s:I, s:s, s:s}", "id", r->id, "object", "refund",
+                     "payment_id", payment_id, "amount", (json_int_t)r->amount, "status", status,
+                     "created", now);
+}
+
+/* In tx: checks the payment can be refunded by the asked amount (absent: the rest) and
+ * reserves it, so concurrent refunds never exceed the payment. */
+static enum perr_code reserve_refund(struct request *req, struct store_tx *tx,
+                                     struct refund_plan *plan, struct perr *err)
+{
+    const char *pid = req->path_params[0];
+    struct store_rows rows;
+    enum perr_code rc = payment_load(tx, req->auth.tenant_id, pid, &rows, err);
+    if (rc != PERR_OK) {
+        return rc;
+    }
+    const char *status = store_rows_get(&rows, 0, PC_STATUS);
+    int64_t rest = store_rows_int(&rows, 0, PC_AMOUNT) - store_rows_int(&rows, 0, PC_RESERVED);
+    const struct currency *cur = money_currency(store_rows_get(&rows, 0, PC_CURRENCY));
+    str_copy(plan->provider, sizeof(plan->provider), store_rows_get(&rows, 0, PC_PROVIDER));
+    str_copy(plan->provider_payment_id, sizeof(plan->provider_payment_id),
+             store_rows_get(&rows, 0, PC_PROVIDER_ID) ? store_rows_get(&rows, 0, PC_PROVIDER_ID) : "");
+    if (strcmp(status, "approved") != 0 && strcmp(status, "partially_refunded") != 0) {
+        rc = perr_set(err, PERR_PAYMENT_NOT_REFUNDABLE, NULL,
+                      "The payment is %s; only approved payments can be refunded.", status);
+    } else if (json_object_get(req->json, "amount")) {
+        rc = money_parse_amount(req->json, "amount", cur, &plan->amount, err);
+    } else {
+        plan->amount = rest;
+    }
+    if (rc == PERR_OK && (plan->amount > rest || rest == 0)) {
+        rc = perr_set(err, PERR_REFUND_EXCEEDS_PAYMENT, "amount",
+                      "The refund of %lld is larger than the %lld left to refund of this payment.",
+                      (long long)plan->amount, (long long)rest);
+    }
+    store_rows_free(&rows);
+    char now[RFC3339_BYTES];
+    time_format_rfc3339(time_now_unix_us(), now);
+    if (rc == PERR_OK) {
+        id_new("ref", plan->id);
+        rc = store_exec(tx,
+                        "INSERT INTO refunds (tenant_id, id, payment_id, amount, status, created,"
+                        " updated) VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+                        SQL_PARAMS(SV_T(req->auth.tenant_id), SV_T(plan->id), SV_T(pid),
+                                   SV_I(plan->amount), SV_T(now), SV_T(now)),
+                        NULL, err);
+    }
+    if (rc == PERR_OK) {
+        rc = store_exec(tx, "UPDATE payments SET refund_reserved = refund_reserved + ?"
+                            " WHERE tenant_id = ? AND id = ?",
+                        SQL_PARAMS(SV_I(plan->amount), SV_T(req->auth.tenant_id), SV_T(pid)),
+                        NULL, err);
+    }
+    if (rc == PERR_OK) {
+        json_t *changes = api_changes(json_object(), refund_json(plan, pid, "pending"));
+        rc = api_audit(req, tx, req->auth.tenant_id, "refund.created", "refund", plan->id,
+                       changes, err);
+        json_decref(changes);
+    }
+    return rc;
+}
+
+/* After the provider's answer: the refund succeeds (the payment's refunded amount and state
+ * follow) or fails (the reservation is released). */
+static enum perr_code settle_refund(struct request *req, struct store_tx *tx,
+                                    const struct refund_plan *plan, const char *provider_refund_id,
+                                    bool succeeded, struct perr *err)
+{
+    const char *pid = req->path_params[0];
+    const char *status = succeeded ? "succeeded" : "failed";
+    char now[RFC3339_BYTES];
+    time_format_rfc3339(time_now_unix_us(), now);
+    enum perr_code rc = store_exec(
+        tx, "UPDATE refunds SET status = ?, provider_refund_id = ?, updated = ?"
+            " WHERE tenant_id = ? AND id = ?",
+        SQL_PARAMS(SV_T(status), SV_T(provider_refund_id), SV_T(now), SV_T(req->auth.tenant_id),
+                   SV_T(plan->id)),
+        NULL, err);
+    if (rc == PERR_OK) {
+        rc = store_exec(tx,
+                        succeeded ? "UPDATE payments SET amount_refunded = amount_refunded + ?"
+                                    " WHERE tenant_id = ? AND id = ?"
+                                  : "UPDATE payments SET refund_reserved = refund_reserved - ?"
+                                    " WHERE tenant_id = ? AND id = ?",
+                        SQL_PARAMS(SV_I(plan->amount), SV_T(req->auth.tenant_id), SV_T(pid)),
+                        NULL, err);
+    }
+    if (rc == PERR_OK) {
+        json_t *changes = api_changes(json_pack("{s:s}", "status", "pending"),
+                                      json_pack("{s:s}", "status", status));
+        rc = api_audit(req, tx, req->auth.tenant_id, succeeded ? "refund.succeeded" : "refund.failed",
+                       "refund", plan->id, changes, err);
+        json_decref(changes);
+    }
+    if (rc != PERR_OK || !succeeded) {
+        return rc;
+    }
+    struct store_rows rows;
+    rc = payment_load(tx, req->auth.tenant_id, pid, &rows, err);
+    if (rc != PERR_OK) {
+        return rc;
+    }
+    enum payment_status from;
+    PASSERT(payment_status_parse(store_rows_get(&rows, 0, PC_STATUS), &from));
+    bool full = store_rows_int(&rows, 0, PC_REFUNDED) >= store_rows_int(&rows, 0, PC_AMOUNT);
+    store_rows_free(&rows);
+    struct change_ctx c = {.app = req->app, .actor = req->auth.actor,
+                           .correlation_id = req->request_id, .cause = "api"};
+    enum payment_status to = full ? PAYMENT_REFUNDED : PAYMENT_PARTIALLY_REFUNDED;
+    if (to != from) {
+        rc = payment_transition(tx, &c, req->auth.tenant_id, pid, from, to, "", err);
+    }
+    return rc;
+}
+
+static enum perr_code run_in_tx(struct request *req, struct store_tx *tx, struct perr *err)
+{
+    return store_tx_begin(req->app->store, STORE_TX_WRITE, tx, err);
+}
+
+void api_refunds_create(struct request *req, struct response *res)
+{
+    static const char *const allowed[] = {"amount", NULL};
+    struct refund_plan plan = {0};
+    struct store_tx tx;
+    struct perr err;
+    enum perr_code rc = json_only_keys(req->json, allowed, &err);
+    if (rc == PERR_OK && (rc = run_in_tx(req, &tx, &err)) == PERR_OK) {
+        rc = store_tx_finish(&tx, reserve_refund(req, &tx, &plan, &err), &err);
+    }
+    if (rc != PERR_OK) {
+        respond_error(res, &err);
+        return;
+    }
+    const struct provider_ops *p = provider_find(plan.provider);
+    struct provider_ctx ctx = {.app = req->app, .correlation_id = req->request_id};
+    struct provider_refund pr;
+    struct perr provider_err;
+    PASSERT(p != NULL);
+    enum perr_code outcome = provider_refund(p, &ctx, plan.provider_payment_id, plan.amount,
+                                             plan.id, &pr, &provider_err);
+    if ((rc = run_in_tx(req, &tx, &err)) == PERR_OK) {
+        rc = settle_refund(req, &tx, &plan, outcome == PERR_OK ? pr.id : NULL,
+                           outcome == PERR_OK, &err);
+    }
+    if (rc == PERR_OK && outcome != PERR_OK) {
+        rc = store_tx_finish(&tx, rc, &err);
+        perr_set(&err, provider_err.code, NULL, NULL);
+        respond_error(res, &err);
+        return;
+    }
+    if (rc != PERR_OK) {
+        store_tx_rollback(&tx);
+        respond_error(res, &err);
+        return;
+    }
+    struct store_rows rows;
+    rc = payment_load(&tx, req->auth.tenant_id, req->path_params[0], &rows, &err);
+    if (rc != PERR_OK) {
+        store_tx_rollback(&tx);
+        respond_error(res, &err);
+        return;
+    }
+    json_t *body = refund_json(&plan, req->path_params[0], "succeeded");
+    json_object_set_new(body, "payment", payment_json(&rows, 0));
+    store_rows_free(&rows);
+    if (api_commit_respond(req, &tx, res, 201, body, &err) != PERR_OK) {
+        respond_error(res, &err);
+    }
+}
+
+/* --- cancel --------------------------------------------------------------------------- */
+
+void api_payments_cancel(struct request *req, struct response *res)
+{
+    const char *pid = req->path_params[0];
+    struct store_tx tx;
+    struct store_rows rows;
+    struct perr err;
+    enum perr_code rc = store_tx_begin(req->app->store, STORE_TX_READ, &tx, &err);
+    if (rc == PERR_OK) {
+        rc = payment_load(&tx, req->auth.tenant_id, pid, &rows, &err);
+        store_tx_rollback(&tx);
+    }
+    if (rc != PERR_OK) {
+        respond_error(res, &err);
+        return;
+    }
+    bool pending = strcmp(store_rows_get(&rows, 0, PC_STATUS), "pending") == 0;
+    const struct provider_ops *p = provider_find(store_rows_get(&rows, 0, PC_PROVIDER));
+    char provider_id[PROVIDER_ID_BYTES];
+    str_copy(provider_id, sizeof(provider_id),
+             store_rows_get(&rows, 0, PC_PROVIDER_ID) ? store_rows_get(&rows, 0, PC_PROVIDER_ID) : "");
+    if (!pending) {
+        respond_fail(res, PERR_PAYMENT_NOT_CANCELLABLE, NULL,
+                     "The payment is %s; only pending payments can be cancelled.",
+                     store_rows_get(&rows, 0, PC_STATUS));
+        store_rows_free(&rows);
+        return;
+    }
+    store_rows_free(&rows);
+    struct provider_ctx ctx = {.app = req->app, .correlation_id = req->request_id};
+    struct provider_payment pp;
+    PASSERT(p != NULL);
+    if (provider_cancel(p, &ctx, provider_id, &pp, &err) != PERR_OK) {
+        if (err.code != PERR_PAYMENT_NOT_CANCELLABLE) {
+            perr_set(&err, err.code, NULL, NULL); /* the provider's words stay in the log */
+        }
+        respond_error(res, &err);
+        return;
+    }
+    struct change_ctx c = {.app = req->app, .actor = req->auth.actor,
+                           .correlation_id = req->request_id, .cause = "api"};
+    bool changed;
+    if ((rc = run_in_tx(req, &tx, &err)) == PERR_OK) {
+        rc = payment_apply_provider(&tx, &c, req->auth.tenant_id, pid, &pp, &changed, &err);
+        rc = api_commit_payment(req, &tx, res, rc, pid, 200, &err);
+    }
+    if (rc != PERR_OK) {
+        respond_error(res, &err);
+    }
+}

@@ -1,0 +1,256 @@
+#include "jobs/jobs.h"
+
+#include <pthread.h>
+#include <time.h>
+
+#include "app.h"
+#include "core/crypto.h"
+#include "core/ids.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/timeutil.h"
+
+#define JOBS_CLAIM_BATCH 16
+#define JOBS_LEASE_MS 300000   /* a claimed job is someone else's for five minutes */
+#define JOBS_IDLE_WAIT_MS 50
+#define JOBS_MAX_WORKERS 16
+
+struct jobs {
+    struct app *app;
+    const struct job_kind *kinds;
+    size_t nkinds;
+    pthread_t threads[JOBS_MAX_WORKERS];
+    int nworkers;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool stopping;
+    bool notified;
+};
+
+enum perr_code jobs_enqueue(struct store_tx *tx, const char *kind, const char *tenant_id,
+                            json_t *payload, int64_t delay_ms, const char *correlation_id,
+                            struct perr *err)
+{
+    char id[LIMIT_ID_BYTES], now[RFC3339_BYTES];
+    id_new("job", id);
+    int64_t now_us = time_now_unix_us();
+    time_format_rfc3339_us(now_us, now);
+    char *text = json_dump_compact(payload);
+    enum perr_code rc = store_exec(
+        tx,
+        "INSERT INTO jobs (id, tenant_id, kind, payload, state, attempts, max_attempts,"
+        " run_after_us, correlation_id, created, updated)"
+        " VALUES (?, ?, ?, ?, 'queued', 0, 0, ?, ?, ?, ?)",
+        SQL_PARAMS(SV_T(id), SV_T(tenant_id), SV_T(kind), SV_T(text),
+                   SV_I(now_us + delay_ms * 1000), SV_T(correlation_id), SV_T(now), SV_T(now)),
+        NULL, err);
+    free(text);
+    return rc;
+}
+
+int64_t jobs_backoff_ms(const struct job_kind *k, int attempt)
+{
+    int64_t cap = k->base_delay_ms;
+    for (int i = 1; i < attempt && cap < k->max_delay_ms; i++) {
+        cap *= 2;
+    }
+    if (cap > k->max_delay_ms) {
+        cap = k->max_delay_ms;
+    }
+    uint64_t r;
+    crypto_random(&r, sizeof(r));
+    return (int64_t)(r % (uint64_t)(cap + 1));
+}
+
+static const struct job_kind *find_kind(const struct jobs *j, const char *name)
+{
+    for (size_t i = 0; i < j->nkinds; i++) {
+        if (strcmp(j->kinds[i].name, name) == 0) {
+            return &j->kinds[i];
+        }
+    }
+    return NULL;
+}
+
+/* Claims up to JOBS_CLAIM_BATCH due jobs (queued and due, or running with an expired lease). */
+static enum perr_code claim(struct jobs *j, struct store_rows *rows, struct perr *err)
+{
+    struct store_tx tx;
+    int64_t now = time_now_unix_us();
+    enum perr_code rc = store_tx_begin(j->app->store, STORE_TX_WRITE, &tx, err);
+    if (rc != PERR_OK) {
+        return rc;
+    }
+    rc = store_exec(&tx,
+                    "SELECT id, tenant_id, kind, payload, correlation_id, attempts FROM jobs"
+                    " WHERE state IN ('queued', 'running') AND run_after_us <= ?"
+                    " ORDER BY run_after_us LIMIT ?",
+                    SQL_PARAMS(SV_I(now), SV_I(JOBS_CLAIM_BATCH)), rows, err);
+    for (size_t i = 0; rc == PERR_OK && i < rows->nrows; i++) {
+        rc = store_exec(&tx,
+                        "UPDATE jobs SET state = 'running', attempts = attempts + 1,"
+                        " run_after_us = ? WHERE id = ?",
+                        SQL_PARAMS(SV_I(now + JOBS_LEASE_MS * 1000),
+                                   SV_T(store_rows_get(rows, i, 0))),
+                        NULL, err);
+    }
+    rc = store_tx_finish(&tx, rc, err);
+    if (rc != PERR_OK) {
+        store_rows_free(rows);
+    }
+    return rc;
+}
+
+static void finish(struct jobs *j, const struct job *job, const struct job_kind *kind,
+                   enum perr_code outcome, const struct perr *failure)
+{
+    struct store_tx tx;
+    struct perr err;
+    char now[RFC3339_BYTES];
+    int64_t now_us = time_now_unix_us();
+    time_format_rfc3339_us(now_us, now);
+    bool dead = outcome != PERR_OK && (!kind || job->attempts >= kind->max_attempts);
+    const char *state = outcome == PERR_OK ? "done" : dead ? "dead" : "queued";
+    int64_t retry_us = outcome == PERR_OK || dead ? 0 : jobs_backoff_ms(kind, job->attempts) * 1000;
+    const char *why = outcome == PERR_OK ? NULL : failure->message[0] ? failure->message
+                                                                      : perr_code_name(outcome);
+    if (store_tx_begin(j->app->store, STORE_TX_WRITE, &tx, &err) != PERR_OK) {
+        return; /* the lease expires and the job runs again */
+    }
+    enum perr_code rc = store_exec(
+        &tx,
+        "UPDATE jobs SET state = ?, run_after_us = ?, last_error = ?, max_attempts = ?,"
+        " updated = ? WHERE id = ?",
+        SQL_PARAMS(SV_T(state), SV_I(now_us + retry_us), SV_T(why),
+                   SV_I(kind ? kind->max_attempts : 0), SV_T(now), SV_T(job->id)),
+        NULL, &err);
+    if (store_tx_finish(&tx, rc, &err) == PERR_OK && outcome != PERR_OK) {
+        log_emit(dead ? LOG_ERROR : LOG_WARN, dead ? "job dead" : "job failed",
+                 json_pack("{s:s, s:s, s:i, s:s, s:s}", "job", job->id, "kind", job->kind,
+                           "attempts", job->attempts, "error", why, "request_id",
+                           job->correlation_id));
+    }
+}
+
+static void run_one(struct jobs *j, const struct store_rows *rows, size_t i)
+{
+    struct job job = {.kind = store_rows_get(rows, i, 2),
+                      .attempts = (int)store_rows_int(rows, i, 5) + 1};
+    str_copy(job.id, sizeof(job.id), store_rows_get(rows, i, 0));
+    str_copy(job.tenant_id, sizeof(job.tenant_id),
+             store_rows_get(rows, i, 1) ? store_rows_get(rows, i, 1) : "");
+    str_copy(job.correlation_id, sizeof(job.correlation_id), store_rows_get(rows, i, 4));
+    job.payload = json_loads(store_rows_get(rows, i, 3), 0, NULL);
+    const struct job_kind *kind = find_kind(j, job.kind);
+    struct perr err;
+    perr_clear(&err);
+    enum perr_code rc;
+    if (!kind) {
+        rc = perr_set(&err, PERR_INTERNAL, NULL, "no handler for job kind %.32s", job.kind);
+    } else if (!job.payload) {
+        rc = perr_set(&err, PERR_INTERNAL, NULL, "the job's payload is not JSON");
+    } else {
+        rc = kind->run(j->app, &job, &err);
+    }
+    finish(j, &job, kind, rc, &err);
+    json_decref(job.payload);
+}
+
+static bool wait_for_work(struct jobs *j)
+{
+    pthread_mutex_lock(&j->lock);
+    if (!j->notified && !j->stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += JOBS_IDLE_WAIT_MS * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&j->wake, &j->lock, &until);
+    }
+    j->notified = false;
+    bool go_on = !j->stopping;
+    pthread_mutex_unlock(&j->lock);
+    return go_on;
+}
+
+static void *worker(void *arg)
+{
+    struct jobs *j = arg;
+    do {
+        for (;;) {
+            struct store_rows rows;
+            struct perr err;
+            if (claim(j, &rows, &err) != PERR_OK) {
+                break;
+            }
+            size_t n = rows.nrows;
+            for (size_t i = 0; i < n; i++) {
+                run_one(j, &rows, i);
+            }
+            store_rows_free(&rows);
+            if (n < JOBS_CLAIM_BATCH) {
+                break;
+            }
+        }
+    } while (wait_for_work(j));
+    return NULL;
+}
+
+struct jobs *jobs_start(struct app *app, const struct job_kind *kinds, size_t nkinds,
+                        int nworkers)
+{
+    PASSERT(nworkers > 0 && nworkers <= JOBS_MAX_WORKERS);
+    struct jobs *j = xcalloc(1, sizeof(*j));
+    j->app = app;
+    j->kinds = kinds;
+    j->nkinds = nkinds;
+    pthread_mutex_init(&j->lock, NULL);
+    pthread_cond_init(&j->wake, NULL);
+    for (int i = 0; i < nworkers; i++) {
+        PASSERT(pthread_create(&j->threads[i], NULL, worker, j) == 0);
+        j->nworkers++;
+    }
+    return j;
+}
+
+void jobs_notify(struct jobs *j)
+{
+    if (!j) {
+        return;
+    }
+    pthread_mutex_lock(&j->lock);
+    j->notified = true;
+    pthread_cond_signal(&j->wake);
+    pthread_mutex_unlock(&j->lock);
+}
+
+void jobs_stop(struct jobs *j)
+{
+    pthread_mutex_lock(&j->lock);
+    j->stopping = true;
+    pthread_cond_broadcast(&j->wake);
+    pthread_mutex_unlock(&j->lock);
+    for (int i = 0; i < j->nworkers; i++) {
+        pthread_join(j->threads[i], NULL);
+    }
+    pthread_mutex_destroy(&j->lock);
+    pthread_cond_destroy(&j->wake);
+    free(j);
+}
+
+enum perr_code jobs_replay(struct store_tx *tx, const char *id, int64_t *count, struct perr *err)
+{
+    char now[RFC3339_BYTES];
+    time_format_rfc3339_us(time_now_unix_us(), now);
+    if (id) {
+        return store_exec_changes(tx,
+                                  "UPDATE jobs SET state = 'queued', attempts = 0, run_after_us = ?,"
+                                  " updated = ? WHERE id = ? AND state = 'dead'",
+                                  SQL_PARAMS(SV_I(time_now_unix_us()), SV_T(now), SV_T(id)), count,
+                                  err);
+    }
+    return store_exec_changes(tx,
+                              "UPDATE jobs SET state = 'queued', attempts = 0, run_after_us = ?,"
+                              " updated = ? WHERE state = 'dead'",
+                              SQL_PARAMS(SV_I(time_now_unix_us()), SV_T(now)), count, err);
+}

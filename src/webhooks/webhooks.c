@@ -1,0 +1,239 @@
+#include "webhooks/webhooks.h"
+
+#include "core/ids.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/timeutil.h"
+#include "domain/stdwebhooks.h"
+#include "payments/payments.h"
+
+/* The sandbox signs with Standard Webhooks under the installation's sandbox key. */
+static const char *verify_sandbox(const struct request *req, const char *tenant_id,
+                                  char event_id[WEBHOOK_EVENT_ID_BYTES])
+{
+    (void)tenant_id;
+    const char *id = request_header(req, "webhook-id");
+    enum stdwh_result r = stdwh_verify(
+        req->app->sandbox_webhook_key, SHA256_BYTES, id, request_header(req, "webhook-timestamp"),
+        request_header(req, "webhook-signature"), buf_str(&req->body), req->body.len,
+        time_now_unix_us() / 1000000, req->app->cfg->webhook_tolerance_s);
+    if (r != STDWH_OK) {
+        return stdwh_result_reason(r);
+    }
+    if (strlen(id) >= WEBHOOK_EVENT_ID_BYTES) {
+        return "event id too long";
+    }
+    str_copy(event_id, WEBHOOK_EVENT_ID_BYTES, id);
+    return NULL;
+}
+
+static const struct webhook_verifier verifiers[] = {
+    {"sandbox", verify_sandbox},
+};
+
+const struct webhook_verifier *webhook_verifier_find(const char *provider)
+{
+    for (size_t i = 0; i < ARRAY_LEN(verifiers); i++) {
+        if (strcmp(verifiers[i].provider, provider) == 0) {
+            return &verifiers[i];
+        }
+    }
+    return NULL;
+}
+
+enum perr_code webhook_tenant_exists(struct app *app, const char *tenant_id, bool *exists,
+                                     struct perr *err)
+{
+    struct store_tx tx;
+    struct store_rows rows;
+    enum perr_code rc = store_tx_begin(app->store, STORE_TX_READ, &tx, err);
+    if (rc != PERR_OK) {
+        return rc;
+    }
+    rc = store_exec(&tx, "SELECT 1 FROM tenants WHERE id = ?", SQL_PARAMS(SV_T(tenant_id)), &rows,
+                    err);
+    store_tx_rollback(&tx);
+    if (rc == PERR_OK) {
+        *exists = rows.nrows == 1;
+        store_rows_free(&rows);
+    }
+    return rc;
+}
+
+void webhook_security_event(const struct request *req, const char *provider,
+                            const char *tenant_id, const char *reason)
+{
+    char id[LIMIT_ID_BYTES], now[RFC3339_BYTES], source[64];
+    id_new("sec", id);
+    time_format_rfc3339_us(time_now_unix_us(), now);
+    request_source(req, source, sizeof(source));
+    log_emit(LOG_WARN, "webhook verification failed",
+             json_pack("{s:s, s:s?, s:s, s:s, s:s}", "provider", provider, "tenant", tenant_id,
+                       "source", source, "reason", reason, "request_id", req->request_id));
+    struct store_tx tx;
+    struct perr err;
+    if (store_tx_begin(req->app->store, STORE_TX_WRITE, &tx, &err) != PERR_OK) {
+        return;
+    }
+    enum perr_code rc = store_exec(
+        &tx,
+        "INSERT INTO security_events (id, kind, provider, tenant_id, source, reason, created)"
+        " VALUES (?, 'webhook_signature_invalid', ?, ?, ?, ?, ?)",
+        SQL_PARAMS(SV_T(id), SV_T(provider), SV_T(tenant_id), SV_T(source), SV_T(reason),
+                   SV_T(now)),
+        NULL, &err);
+    if (store_tx_finish(&tx, rc, &err) != PERR_OK) {
+        log_msg(LOG_WARN, "could not record: %s", err.message);
+    }
+}
+
+enum perr_code webhook_inbox_commit(struct request *req, const char *provider,
+                                    const char *tenant_id, const char *event_id,
+                                    bool *duplicate, struct perr *err)
+{
+    const char *account = tenant_id ? tenant_id : "platform";
+    char now[RFC3339_BYTES];
+    time_format_rfc3339_us(time_now_unix_us(), now);
+    struct store_tx tx;
+    *duplicate = false;
+    enum perr_code rc = store_tx_begin(req->app->store, STORE_TX_WRITE, &tx, err);
+    if (rc != PERR_OK) {
+        return rc;
+    }
+    rc = store_exec(&tx,
+                    "INSERT INTO webhook_inbox (provider, account, event_id, tenant_id, body,"
+                    " state, received) VALUES (?, ?, ?, ?, ?, 'received', ?)",
+                    SQL_PARAMS(SV_T(provider), SV_T(account), SV_T(event_id), SV_T(tenant_id),
+                               SV_T(buf_str(&req->body)), SV_T(now)),
+                    NULL, err);
+    if (rc == PERR_CONFLICT) {
+        store_tx_rollback(&tx);
+        *duplicate = true;
+        return PERR_OK;
+    }
+    if (rc == PERR_OK) {
+        json_t *payload = json_pack("{s:s, s:s, s:s}", "provider", provider, "account", account,
+                                    "event_id", event_id);
+        rc = jobs_enqueue(&tx, webhook_job_kind.name, tenant_id, payload, 0, req->request_id, err);
+        json_decref(payload);
+    }
+    return store_tx_finish(&tx, rc, err);
+}
+
+/* --- processing --------------------------------------------------------------------------- */
+
+static enum perr_code load_inbox(struct app *app, const char *provider, const char *account,
+                                 const char *event_id, char **body, bool *processed,
+                                 struct perr *err)
+{
+    struct store_tx tx;
+    struct store_rows rows;
+    enum perr_code rc = store_tx_begin(app->store, STORE_TX_READ, &tx, err);
+    if (rc != PERR_OK) {
+        return rc;
+    }
+    rc = store_exec(&tx, "SELECT body, state FROM webhook_inbox WHERE provider = ? AND account = ?"
+                         " AND event_id = ?",
+                    SQL_PARAMS(SV_T(provider), SV_T(account), SV_T(event_id)), &rows, err);
+    store_tx_rollback(&tx);
+    if (rc == PERR_OK && rows.nrows == 0) {
+        rc = perr_set(err, PERR_INTERNAL, NULL, "the inbox has no event %.64s", event_id);
+    }
+    if (rc == PERR_OK) {
+        *body = xstrdup(store_rows_get(&rows, 0, 0));
+        *processed = strcmp(store_rows_get(&rows, 0, 1), "processed") == 0;
+    }
+    store_rows_free(&rows);
+    return rc;
+}
+
+/* The payment a provider's id refers to; for a tenant's own account, only that tenant's. */
+static enum perr_code find_payment(struct store_tx *tx, const char *provider, const char *account,
+                                   const char *provider_id, char *tenant, char *id,
+                                   struct perr *err)
+{
+    struct store_rows rows;
+    enum perr_code rc = store_exec(tx, "SELECT tenant_id, id FROM payments WHERE provider = ?"
+                                       " AND provider_payment_id = ?",
+                                   SQL_PARAMS(SV_T(provider), SV_T(provider_id)), &rows, err);
+    if (rc != PERR_OK) {
+        return rc;
+    }
+    bool mine = rows.nrows == 1 && (strcmp(account, "platform") == 0 ||
+                                    strcmp(account, store_rows_get(&rows, 0, 0)) == 0);
+    if (mine) {
+        str_copy(tenant, LIMIT_ID_BYTES, store_rows_get(&rows, 0, 0));
+        str_copy(id, LIMIT_ID_BYTES, store_rows_get(&rows, 0, 1));
+    } else {
+        /* Not (yet) known: the creating transaction may still be committing; retried. */
+        rc = perr_set(err, PERR_RESOURCE_MISSING, NULL, "no payment for %.64s at %s",
+                      provider_id, provider);
+    }
+    store_rows_free(&rows);
+    return rc;
+}
+
+static enum perr_code apply_event(struct app *app, const struct job *job, const char *provider,
+                                  const char *account, const char *event_id,
+                                  const struct provider_event *ev, struct perr *err)
+{
+    char tenant[LIMIT_ID_BYTES], id[LIMIT_ID_BYTES], actor[48], now[RFC3339_BYTES];
+    snprintf(actor, sizeof(actor), "provider:%s", provider);
+    time_format_rfc3339_us(time_now_unix_us(), now);
+    struct change_ctx c = {.app = app, .actor = actor, .correlation_id = job->correlation_id,
+                           .cause = "webhook"};
+    struct store_tx tx;
+    bool changed = false;
+    enum perr_code rc = store_tx_begin(app->store, STORE_TX_WRITE, &tx, err);
+    if (rc != PERR_OK) {
+        return rc;
+    }
+    rc = find_payment(&tx, provider, account, ev->payment_ref, tenant, id, err);
+    if (rc == PERR_OK) {
+        rc = payment_apply_provider(&tx, &c, tenant, id, &ev->payment, &changed, err);
+    }
+    if (rc == PERR_OK) {
+        rc = store_exec(&tx, "UPDATE webhook_inbox SET state = 'processed', processed = ?,"
+                             " tenant_id = ? WHERE provider = ? AND account = ? AND event_id = ?",
+                        SQL_PARAMS(SV_T(now), SV_T(tenant), SV_T(provider), SV_T(account),
+                                   SV_T(event_id)),
+                        NULL, err);
+    }
+    return store_tx_finish(&tx, rc, err);
+}
+
+static enum perr_code process(struct app *app, const struct job *job, struct perr *err)
+{
+    const char *provider = json_string_value(json_object_get(job->payload, "provider"));
+    const char *account = json_string_value(json_object_get(job->payload, "account"));
+    const char *event_id = json_string_value(json_object_get(job->payload, "event_id"));
+    const struct provider_ops *ops = provider ? provider_find(provider) : NULL;
+    if (!ops || !account || !event_id) {
+        return perr_set(err, PERR_INTERNAL, NULL, "malformed webhook job");
+    }
+    char *body = NULL;
+    bool processed = false;
+    enum perr_code rc = load_inbox(app, provider, account, event_id, &body, &processed, err);
+    if (rc != PERR_OK || processed) {
+        free(body);
+        return rc;
+    }
+    struct provider_ctx ctx = {.app = app,
+                               .tenant_id = strcmp(account, "platform") == 0 ? NULL : account,
+                               .correlation_id = job->correlation_id};
+    struct provider_event ev;
+    rc = ops->parse_webhook(&ctx, body, strlen(body), &ev, err);
+    free(body);
+    if (rc == PERR_OK && !ev.has_payment) {
+        rc = provider_get_payment(ops, &ctx, ev.payment_ref, &ev.payment, err);
+    }
+    return rc == PERR_OK ? apply_event(app, job, provider, account, event_id, &ev, err) : rc;
+}
+
+const struct job_kind webhook_job_kind = {
+    .name = "webhook.process",
+    .max_attempts = 8,
+    .base_delay_ms = 100,
+    .max_delay_ms = 30000,
+    .run = process,
+};
