@@ -165,10 +165,11 @@ static bool prepare_demo_keys(struct config *cfg)
 
 static bool check_serve_keys(struct config *cfg)
 {
-    if (cfg->demo) {
+    bool weak = strlen(cfg->admin_key) < LIMIT_ADMIN_KEY_MIN;
+    if (cfg->demo && (!cfg->admin_key[0] || !weak)) {
         return prepare_demo_keys(cfg);
     }
-    if (strlen(cfg->admin_key) < LIMIT_ADMIN_KEY_MIN) {
+    if (weak) {
         fail("%s", cfg->admin_key[0]
                        ? "PASARELA_ADMIN_KEY is too weak: use at least 32 random characters "
                          "(openssl rand -hex 32), or run with --demo"

@@ -219,8 +219,8 @@ static enum perr_code insert_payment(struct request *req, struct store_tx *tx, c
 {
     char now[RFC3339_BYTES];
     time_format_rfc3339(time_now_unix_us(), now);
-    char *customer = json_dump_compact(in->customer ? in->customer : json_object());
-    char *metadata = json_dump_compact(in->metadata ? in->metadata : json_object());
+    char *customer = in->customer ? json_dump_compact(in->customer) : xstrdup("{}");
+    char *metadata = in->metadata ? json_dump_compact(in->metadata) : xstrdup("{}");
     enum perr_code rc = store_exec(
         tx,
         "INSERT INTO payments (" PAYMENT_COLUMNS ")"

@@ -31,8 +31,11 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 
-/* Copies at most dst_size-1 bytes and always terminates; returns false when truncated. */
+/* Copies at most dst_size-1 bytes and always terminates, never cutting a UTF-8 character in
+ * half; returns false when truncated. */
 bool str_copy(char *dst, size_t dst_size, const char *src);
+/* Makes s valid UTF-8 in place: each byte of an invalid or truncated sequence becomes '?'. */
+void utf8_sanitize(char *s);
 
 #include "core/banned.h"
 

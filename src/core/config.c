@@ -22,7 +22,8 @@ static enum perr_code set_listen(struct config *cfg, const char *v, const char *
     char *end;
     errno = 0;
     long port = strtol(colon + 1, &end, 10);
-    if (errno || *end || end == colon + 1 || port < 0 || port > 65535) {
+    bool digits = colon[1] >= '0' && colon[1] <= '9';
+    if (errno || *end || !digits || port < 0 || port > 65535) {
         return perr_set(err, PERR_PARAM_INVALID, src, "%s has an invalid port; use 0-65535.", src);
     }
     memcpy(cfg->listen_host, v, (size_t)(colon - v));
@@ -200,10 +201,27 @@ static void set_defaults(struct config *cfg)
     str_copy(cfg->data_dir, sizeof(cfg->data_dir), "./data");
 }
 
-static enum perr_code apply_env(struct config *cfg, config_getenv_fn env, struct perr *err)
+static const struct setting *find_flag(const char *arg, const char **inline_value);
+
+/* True when argv sets s with its flag: the environment is then not read for s at all, so a
+ * bad variable does not stop a command whose flag overrides it. */
+static bool flag_given(const struct setting *s, int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++) {
+        const char *value;
+        if (find_flag(argv[i], &value) == s) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static enum perr_code apply_env(struct config *cfg, int argc, char **argv, config_getenv_fn env,
+                                struct perr *err)
 {
     for (size_t i = 0; i < ARRAY_LEN(settings); i++) {
-        const char *v = settings[i].env ? env(settings[i].env) : NULL;
+        bool overridden = settings[i].flag && flag_given(&settings[i], argc, argv);
+        const char *v = settings[i].env && !overridden ? env(settings[i].env) : NULL;
         if (v && *v) {
             enum perr_code rc = settings[i].apply(cfg, v, settings[i].env, err);
             if (rc != PERR_OK) {
@@ -260,7 +278,7 @@ enum perr_code config_load(struct config *cfg, int argc, char **argv, config_get
                            struct perr *err)
 {
     set_defaults(cfg);
-    enum perr_code rc = apply_env(cfg, env, err);
+    enum perr_code rc = apply_env(cfg, argc, argv, env, err);
     if (rc == PERR_OK) {
         rc = apply_flags(cfg, argc, argv, err);
     }

@@ -118,31 +118,48 @@ void base62_random(char *out, size_t n)
     out[n] = '\0';
 }
 
+static bool base64_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '+' || c == '/';
+}
+
+/* Standard base64 only: a multiple of four characters from the alphabet, with at most two
+ * '=' and only at the very end. */
+static bool base64_well_formed(const char *in, size_t len)
+{
+    if (len == 0 || len % 4 != 0) {
+        return false;
+    }
+    size_t pad = in[len - 1] == '=' ? (in[len - 2] == '=' ? 2 : 1) : 0;
+    for (size_t i = 0; i < len - pad; i++) {
+        if (!base64_char(in[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
 int base64_decode(const char *in, uint8_t *out, size_t out_size)
 {
     size_t len = strlen(in);
-    if (len == 0 || len % 4 != 0 || len / 4 * 3 > out_size + 2) {
+    if (!base64_well_formed(in, len) || len / 4 * 3 > out_size + 2) {
         return -1;
     }
-    uint8_t *tmp = xmalloc(len / 4 * 3 + 1);
+    size_t tmp_size = len / 4 * 3 + 1;
+    uint8_t *tmp = xmalloc(tmp_size);
     int n = EVP_DecodeBlock(tmp, (const unsigned char *)in, (int)len);
     if (n >= 0) {
-        /* EVP_DecodeBlock counts padding bytes as data; remove them. */
-        if (in[len - 1] == '=') {
-            n--;
-        }
-        if (in[len - 2] == '=') {
-            n--;
-        }
+        /* EVP_DecodeBlock counts padding as data; remove it. */
+        n -= (in[len - 1] == '=') + (in[len - 2] == '=');
     }
-    if (n < 0 || (size_t)n > out_size) {
-        free(tmp);
-        return -1;
+    bool fits = n >= 0 && (size_t)n <= out_size;
+    if (fits) {
+        memcpy(out, tmp, (size_t)n);
     }
-    memcpy(out, tmp, (size_t)n);
-    OPENSSL_cleanse(tmp, len / 4 * 3 + 1);
+    OPENSSL_cleanse(tmp, tmp_size);
     free(tmp);
-    return n;
+    return fits ? n : -1;
 }
 
 void base64_encode(const uint8_t *data, size_t len, char *out)

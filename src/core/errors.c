@@ -66,6 +66,9 @@ enum perr_code perr_set(struct perr *err, enum perr_code code, const char *param
     } else {
         str_copy(err->message, sizeof(err->message), perr_default_message(code));
     }
+    /* Messages quote client input: keep them valid UTF-8, whatever was cut or sent. */
+    utf8_sanitize(err->message);
+    utf8_sanitize(err->param);
     return code;
 }
 

@@ -1,11 +1,13 @@
 #include "core/ids.h"
 
+#include <stdatomic.h>
+
 #include "core/crypto.h"
 #include "core/timeutil.h"
 
 static const char alphabet[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-void id_new_at(const char *prefix, uint64_t unix_ms, char out[LIMIT_ID_BYTES])
+void id_new_at(const char *prefix, uint64_t unix_us, char out[LIMIT_ID_BYTES])
 {
     size_t plen = strlen(prefix);
     PASSERT(plen + 1 + ID_TIME_CHARS + ID_RANDOM_CHARS < LIMIT_ID_BYTES);
@@ -13,15 +15,31 @@ void id_new_at(const char *prefix, uint64_t unix_ms, char out[LIMIT_ID_BYTES])
     out[plen] = '_';
     char *t = out + plen + 1;
     for (int i = ID_TIME_CHARS - 1; i >= 0; i--) {
-        t[i] = alphabet[unix_ms % 62];
-        unix_ms /= 62;
+        t[i] = alphabet[unix_us % 62];
+        unix_us /= 62;
     }
     base62_random(t + ID_TIME_CHARS, ID_RANDOM_CHARS);
 }
 
+/* The last microsecond handed out; the next id takes a later one even when the clock has
+ * not moved (or moved back). */
+static _Atomic uint64_t last_us;
+
+static uint64_t next_us(void)
+{
+    uint64_t now = (uint64_t)time_now_unix_us();
+    uint64_t prev = atomic_load(&last_us);
+    for (;;) {
+        uint64_t next = now > prev ? now : prev + 1;
+        if (atomic_compare_exchange_weak(&last_us, &prev, next)) {
+            return next;
+        }
+    }
+}
+
 void id_new(const char *prefix, char out[LIMIT_ID_BYTES])
 {
-    id_new_at(prefix, time_now_unix_ms(), out);
+    id_new_at(prefix, next_us(), out);
 }
 
 static bool is_base62(char c)

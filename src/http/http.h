@@ -56,7 +56,7 @@ struct request {
     char request_id[LIMIT_REQUEST_ID_BYTES + 1];
     struct auth auth;
     uint64_t start_us;
-    size_t body_limit;
+    bool path_too_long;
     bool body_too_large;
     struct idempotency idem;
     char path_storage[LIMIT_PATH_BYTES]; /* path_params point into it */

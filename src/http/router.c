@@ -77,10 +77,13 @@ enum router_result router_match(const struct route *routes, size_t nroutes, cons
             m->nparams = nparams;
             return ROUTER_FOUND;
         }
+        path_known = true;
+        if (strstr(m->allow, routes[r].method)) {
+            continue; /* a literal and a {param} route of one method both match */
+        }
         size_t used = strlen(m->allow);
         snprintf(m->allow + used, sizeof(m->allow) - used, "%s%s", used ? ", " : "",
                  routes[r].method);
-        path_known = true;
     }
     return path_known ? ROUTER_WRONG_METHOD : ROUTER_NOT_FOUND;
 }

@@ -218,6 +218,11 @@ static void dispatch(struct request *req, struct response *res)
     struct router_match m;
     struct perr err;
     perr_clear(&err);
+    if (req->path_too_long) {
+        respond_fail(res, PERR_ROUTE_NOT_FOUND, NULL, "The path is longer than %d bytes.",
+                     LIMIT_PATH_BYTES - 1);
+        return;
+    }
     switch (router_match(req->app->routes, req->app->nroutes, req->method, req->path,
                          req->path_storage, &m)) {
     case ROUTER_NOT_FOUND:
@@ -262,7 +267,7 @@ static struct request *request_new(struct server *s, struct MHD_Connection *conn
     req->conn = conn;
     req->method = method;
     req->start_us = time_monotonic_us();
-    str_copy(req->path, sizeof(req->path), url);
+    req->path_too_long = !str_copy(req->path, sizeof(req->path), url);
     buf_init(&req->body, LIMIT_BODY_BYTES);
     assign_request_id(req);
     const char *cl = request_header(req, "Content-Length");

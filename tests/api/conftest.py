@@ -15,7 +15,7 @@ import uuid
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.environ.get("PASARELA_BIN", os.path.join(ROOT, "build", "pasarela"))
+BIN = os.path.abspath(os.environ.get("PASARELA_BIN", os.path.join(ROOT, "build", "pasarela")))
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
 
@@ -42,7 +42,9 @@ class Response:
 class Server:
     """One pasarela process. start()/stop() may be called again to test restarts."""
 
-    def __init__(self, data_dir, extra_env=None):
+    def __init__(self, data_dir, extra_env=None, log_path=None, stdout_path=None):
+        """log_path: where stderr (and stdout, unless stdout_path) go; default
+        data_dir/server.log. stdout_path: keep stdout apart (see stdout())."""
         self.data_dir = str(data_dir)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -50,7 +52,8 @@ class Server:
         self.master_key = base64.b64encode(secrets.token_bytes(32)).decode()
         self.extra_env = extra_env or {}
         self.proc = None
-        self.log_path = os.path.join(self.data_dir, "server.log")
+        self.log_path = str(log_path) if log_path else os.path.join(self.data_dir, "server.log")
+        self.stdout_path = str(stdout_path) if stdout_path else None
         self.logs = []
 
     def env(self):
@@ -66,9 +69,10 @@ class Server:
 
     def start(self, *args):
         self.log_file = open(self.log_path, "ab")
+        self.out_file = open(self.stdout_path, "ab") if self.stdout_path else self.log_file
         self.proc = subprocess.Popen(
             [BIN, "serve", "--listen", f"127.0.0.1:{self.port}", "--data", self.data_dir, *args],
-            stdout=self.log_file, stderr=self.log_file, env=self.env())
+            stdout=self.out_file, stderr=self.log_file, env=self.env())
         deadline = time.time() + 15
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -92,6 +96,8 @@ class Server:
             code = self.proc.wait()
         self.proc = None
         self.log_file.close()
+        if self.out_file is not self.log_file:
+            self.out_file.close()
         return code
 
     def kill(self):
@@ -99,6 +105,11 @@ class Server:
 
     def log(self):
         with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def stdout(self):
+        """What the server wrote on stdout, when started with a stdout_path."""
+        with open(self.stdout_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
     def request(self, method, path, body=None, key=None, headers=None, raw=None, timeout=30):
@@ -145,12 +156,93 @@ def assert_no_sanitizer_reports(text):
         assert marker not in text, f"sanitizer report in the server log:\n{text[-4000:]}"
 
 
+def assert_clean_stop(s):
+    """Stops s with SIGTERM; asserts exit 0 and no sanitizer report in its log."""
+    code = s.stop()
+    assert_no_sanitizer_reports(s.log())
+    assert code in (0, None), f"pasarela exited with {code} on SIGTERM:\n{s.log()[-4000:]}"
+
+
+ERROR_TYPES = {400: "invalid_request_error", 404: "invalid_request_error",
+               409: "invalid_request_error", 413: "invalid_request_error",
+               405: "invalid_request_error", 422: "invalid_request_error",
+               401: "authentication_error", 403: "permission_error", 429: "rate_limit_error",
+               500: "api_error"}
+NO_PARAM = object()
+
+
+def assert_error(r, status, code, param=NO_PARAM):
+    """r is an error of DESIGN.md's shape with this status and code; param, when given, is
+    the field it names (None: the error names no field)."""
+    assert r.status == status, r
+    assert r.headers.get("content-type", "").startswith("application/json"), r.headers
+    assert isinstance(r.json, dict) and set(r.json) == {"error"}, r
+    e = r.json["error"]
+    assert {"type", "code", "message", "request_id"} <= set(e), e
+    assert set(e) <= {"type", "code", "message", "param", "request_id"}, e
+    assert e["code"] == code, e
+    if status in ERROR_TYPES:
+        assert e["type"] == ERROR_TYPES[status], e
+    assert isinstance(e["message"], str) and len(e["message"]) > 5, e
+    assert e["request_id"] and e["request_id"] == r.headers.get("request-id"), (e, r.headers)
+    if param is not NO_PARAM:
+        assert e.get("param") == param, e
+    return e
+
+
+def raw_http(port, data, timeout=20):
+    """Sends data (bytes) on a fresh connection and reads one response.
+    Returns (status, headers with lower-case names, body bytes)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as c:
+        try:
+            c.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server may answer and close before it has read everything
+        out = b""
+        while True:
+            head, sep, body = out.partition(b"\r\n\r\n")
+            if sep:
+                lines = head.decode("latin-1").split("\r\n")
+                headers = {}
+                for line in lines[1:]:
+                    k, _, v = line.partition(":")
+                    headers[k.strip().lower()] = v.strip()
+                n = int(headers.get("content-length", "-1"))
+                if 0 <= n <= len(body):
+                    return int(lines[0].split()[1]), headers, body[:n]
+            try:
+                chunk = c.recv(65536)
+            except ConnectionResetError:
+                chunk = b""
+            if not chunk:
+                raise AssertionError(f"connection closed before a full response: {out[:300]!r}")
+            out += chunk
+
+
 @pytest.fixture
 def server(tmp_path):
     s = Server(tmp_path / "data")
     os.makedirs(s.data_dir, exist_ok=True)
     s.start()
     yield s
-    code = s.stop()
-    assert_no_sanitizer_reports(s.log())
-    assert code in (0, None), f"pasarela exited with {code} on SIGTERM:\n{s.log()[-4000:]}"
+    assert_clean_stop(s)
+
+
+@pytest.fixture
+def server_factory(tmp_path):
+    """Makes more servers (not started) in their own directories under tmp_path; stops any
+    still running at teardown and checks that they exit cleanly."""
+    made = []
+
+    def make(name="srv", extra_env=None, separate_stdout=False):
+        base = tmp_path / f"{name}{len(made)}"
+        os.makedirs(base / "data")
+        s = Server(base / "data", extra_env=extra_env, log_path=base / "server.log",
+                   stdout_path=(base / "stdout.log") if separate_stdout else None)
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        if s.proc:
+            assert_clean_stop(s)
