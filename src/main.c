@@ -188,8 +188,8 @@ static bool check_serve_keys(struct config *cfg)
 static int default_threads(void)
 {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    long n = cores > 0 ? cores * 4 : 4;
-    return (int)(n < 4 ? 4 : n > 32 ? 32 : n);
+    long n = cores > 0 ? cores * 16 : 16;
+    return (int)(n < 8 ? 8 : n > 64 ? 64 : n);
 }
 
 static bool open_store(const struct config *cfg, int nconns, bool migrate, struct store **st)

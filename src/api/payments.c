@@ -173,8 +173,7 @@ static enum perr_code check_limits(struct store_tx *tx, const char *tenant_id,
     const char *code = in->currency->code;
     int64_t max = rows.nrows ? tenant_limit(store_rows_get(&rows, 0, 0), "max_payment_amount", code) : 0;
     int64_t monthly = rows.nrows ? tenant_limit(store_rows_get(&rows, 0, 0), "monthly_volume", code) : 0;
-    bool has_volume = rows.nrows && store_rows_get(&rows, 0, 1);
-    int64_t volume = has_volume ? store_rows_int(&rows, 0, 1) : 0;
+    int64_t volume = rows.nrows ? store_rows_int(&rows, 0, 1) : 0;
     store_rows_free(&rows);
     if (max && in->amount > max) {
         return perr_set(err, PERR_LIMIT_MAX_PAYMENT_AMOUNT, "amount",
@@ -190,15 +189,12 @@ static enum perr_code check_limits(struct store_tx *tx, const char *tenant_id,
     if (!count) {
         return PERR_OK;
     }
-    return has_volume
-               ? store_exec(tx, "UPDATE tenant_volume SET amount = amount + ? WHERE tenant_id = ?"
-                                " AND currency = ? AND month = ?",
-                            SQL_PARAMS(SV_I(in->amount), SV_T(tenant_id), SV_T(code), SV_T(month)),
-                            NULL, err)
-               : store_exec(tx, "INSERT INTO tenant_volume (tenant_id, currency, month, amount)"
-                                " VALUES (?, ?, ?, ?)",
-                            SQL_PARAMS(SV_T(tenant_id), SV_T(code), SV_T(month), SV_I(in->amount)),
-                            NULL, err);
+    return store_exec(tx,
+                      "INSERT INTO tenant_volume (tenant_id, currency, month, amount)"
+                      " VALUES (?, ?, ?, ?) ON CONFLICT (tenant_id, currency, month)"
+                      " DO UPDATE SET amount = tenant_volume.amount + excluded.amount",
+                      SQL_PARAMS(SV_T(tenant_id), SV_T(code), SV_T(month), SV_I(in->amount)),
+                      NULL, err);
 }
 
 static enum perr_code precheck_limits(struct request *req, const struct payment_input *in,
@@ -255,6 +251,24 @@ static enum perr_code api_commit_payment(struct request *req, struct store_tx *t
     return api_commit_respond(req, tx, res, status, body, err);
 }
 
+/* The audit record of a creation: the payment's business fields (the customer's personal
+ * data stays out of the trail). */
+static enum perr_code audit_created(struct request *req, struct store_tx *tx, const char *id,
+                                    json_t *payment, struct perr *err)
+{
+    static const char *const fields[] = {"amount", "currency", "status", "provider",
+                                         "provider_payment_id", "external_reference"};
+    json_t *after = json_object();
+    for (size_t i = 0; i < ARRAY_LEN(fields); i++) {
+        json_object_set(after, fields[i], json_object_get(payment, fields[i]));
+    }
+    json_t *changes = api_changes(json_object(), after);
+    enum perr_code rc = api_audit(req, tx, req->auth.tenant_id, "payment.created", "payment", id,
+                                  changes, err);
+    json_decref(changes);
+    return rc;
+}
+
 /* Records the payment the provider created, its audit record and event, in one transaction
  * that also stores the idempotent answer; answers 201 with it. */
 static enum perr_code record_created(struct request *req, struct response *res, const char *id,
@@ -280,20 +294,23 @@ static enum perr_code record_created(struct request *req, struct response *res, 
     json_t *created = rc == PERR_OK ? payment_json(&rows, 0) : NULL;
     store_rows_free(&rows);
     if (rc == PERR_OK) {
-        json_t *changes = api_changes(json_object(), json_incref(created));
-        rc = api_audit(req, &tx, req->auth.tenant_id, "payment.created", "payment", id, changes,
-                       err);
-        json_decref(changes);
+        rc = audit_created(req, &tx, id, created, err);
     }
     if (rc == PERR_OK) {
         rc = event_append(&tx, req->auth.tenant_id, "payment.created", id, created,
                           req->request_id, err);
     }
-    json_decref(created);
     if (rc == PERR_OK && pp->status != PAYMENT_PENDING) {
+        json_decref(created);
         rc = payment_apply_provider(&tx, &c, req->auth.tenant_id, id, pp, &changed, err);
+        return api_commit_payment(req, &tx, res, rc, id, 201, err);
     }
-    return api_commit_payment(req, &tx, res, rc, id, 201, err);
+    if (rc != PERR_OK) {
+        json_decref(created);
+        store_tx_rollback(&tx);
+        return rc;
+    }
+    return api_commit_respond(req, &tx, res, 201, created, err);
 }
 
 void api_payments_create(struct request *req, struct response *res)

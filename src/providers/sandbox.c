@@ -129,7 +129,7 @@ static enum perr_code insert_payment(const struct provider_ctx *ctx,
         rc = schedule(&tx, ctx, out->id, to, then, cfg->sandbox_delay_ms, err);
     }
     rc = store_tx_finish(&tx, rc, err);
-    if (rc == PERR_OK) {
+    if (rc == PERR_OK && outcome != OUT_PENDING) {
         jobs_notify(ctx->app->jobs);
     }
     return rc;

@@ -10,6 +10,7 @@
 
 #include "core/common.h"
 #include "core/log.h"
+#include "core/timeutil.h"
 #include "store/store.h"
 
 #define STMT_SLOTS 256 /* open-addressing table; at most LIMIT_STMT_CACHE entries used */
@@ -50,6 +51,11 @@ struct store_backend {
     bool batch_open;            /* BEGIN issued, COMMIT not yet */
     size_t nfinished;           /* members of the open batch waiting for its commit */
     struct batch_member *finished[BATCH_MAX_MEMBERS];
+    /* Counters for the shutdown report (guarded by write_lock). */
+    uint64_t stat_members;
+    uint64_t stat_commits;
+    uint64_t stat_held_us;
+    uint64_t held_since_us;
 };
 
 static enum perr_code db_error(sqlite3 *db, int rc, const char *what, struct perr *err)
@@ -76,7 +82,8 @@ static enum perr_code open_conn(struct store_backend *b, struct store_conn *c, s
     }
     sqlite3_busy_timeout(c->db, LIMIT_STORE_BUSY_TIMEOUT_MS);
     static const char pragmas[] = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                                  " PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;";
+                                  " PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;"
+                                  "";
     rc = sqlite3_exec(c->db, pragmas, NULL, NULL, NULL);
     return rc == SQLITE_OK ? PERR_OK : db_error(c->db, rc, "pragmas", err);
 }
@@ -92,8 +99,20 @@ static void close_conn(struct store_conn *c)
     sqlite3_close(c->db);
 }
 
+static void unlock_writer(struct store_backend *b)
+{
+    b->stat_held_us += time_monotonic_us() - b->held_since_us;
+    pthread_mutex_unlock(&b->write_lock);
+}
+
 static void sqlite_close(struct store_backend *b)
 {
+    if (b->stat_members) {
+        log_emit(LOG_INFO, "store write statistics",
+                 json_pack("{s:I, s:I, s:I}", "write_transactions", (json_int_t)b->stat_members,
+                           "commits", (json_int_t)b->stat_commits, "writer_busy_us",
+                           (json_int_t)b->stat_held_us));
+    }
     for (int i = 0; i < b->nconns; i++) {
         if (b->conns[i].db) {
             close_conn(&b->conns[i]);
@@ -102,6 +121,7 @@ static void sqlite_close(struct store_backend *b)
     if (b->writer.db) {
         close_conn(&b->writer);
     }
+
     pthread_mutex_destroy(&b->pool_lock);
     pthread_cond_destroy(&b->pool_cond);
     pthread_mutex_destroy(&b->write_lock);
@@ -164,9 +184,24 @@ static void release_reader(struct store_backend *b, struct store_conn *c)
     pthread_mutex_unlock(&b->pool_lock);
 }
 
+static int prepare(struct store_conn *c, const char *sql, sqlite3_stmt **out, bool *transient);
+
+/* Runs a statement without parameters or results (transaction control), prepared once. */
 static int exec_sql(struct store_conn *c, const char *sql)
 {
-    return sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+    sqlite3_stmt *stmt;
+    bool transient;
+    int rc = prepare(c, sql, &stmt, &transient);
+    if (rc != SQLITE_OK) {
+        return rc;
+    }
+    rc = sqlite3_step(stmt);
+    if (transient) {
+        sqlite3_finalize(stmt);
+    } else {
+        sqlite3_reset(stmt);
+    }
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
 /* With write_lock held: commits the open batch and hands every waiting member the result. */
@@ -180,6 +215,7 @@ static void commit_batch(struct store_backend *b)
             exec_sql(&b->writer, "ROLLBACK");
         }
     }
+    b->stat_commits++;
     for (size_t i = 0; i < b->nfinished; i++) {
         b->finished[i]->result = result;
         b->finished[i]->done = true;
@@ -213,6 +249,8 @@ static enum perr_code begin_write(struct store_backend *b, struct perr *err)
     b->write_waiters++;
     pthread_mutex_unlock(&b->waiters_lock);
     pthread_mutex_lock(&b->write_lock);
+    b->held_since_us = time_monotonic_us();
+    b->stat_members++;
     pthread_mutex_lock(&b->waiters_lock);
     b->write_waiters--;
     pthread_mutex_unlock(&b->waiters_lock);
@@ -230,7 +268,7 @@ static enum perr_code begin_write(struct store_backend *b, struct perr *err)
     if (rc != SQLITE_OK) {
         enum perr_code code = db_error(b->writer.db, rc, "begin", err);
         maybe_commit(b);
-        pthread_mutex_unlock(&b->write_lock);
+        unlock_writer(b);
         return code;
     }
     return PERR_OK;
@@ -279,17 +317,19 @@ static enum perr_code sqlite_commit(struct store_backend *b, struct store_conn *
         enum perr_code code = db_error(b->writer.db, rc, "release", err);
         rollback_member(b);
         maybe_commit(b);
-        pthread_mutex_unlock(&b->write_lock);
+        unlock_writer(b);
         return code;
     }
     struct batch_member me = {0};
     PASSERT(b->nfinished < BATCH_MAX_MEMBERS);
     b->finished[b->nfinished++] = &me;
     maybe_commit(b);
+    b->stat_held_us += time_monotonic_us() - b->held_since_us;
     while (!me.done) {
         pthread_cond_wait(&b->batch_done, &b->write_lock);
     }
-    pthread_mutex_unlock(&b->write_lock);
+    b->held_since_us = time_monotonic_us();
+    unlock_writer(b);
     return me.result == PERR_OK ? PERR_OK : perr_set(err, me.result, NULL, NULL);
 }
 
@@ -304,7 +344,7 @@ static void sqlite_rollback(struct store_backend *b, struct store_conn *c)
     }
     rollback_member(b);
     maybe_commit(b);
-    pthread_mutex_unlock(&b->write_lock);
+    unlock_writer(b);
 }
 
 static uint32_t hash_sql(const char *s)

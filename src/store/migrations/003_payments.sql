@@ -22,7 +22,6 @@ CREATE TABLE payments (
     updated TEXT NOT NULL,
     PRIMARY KEY (tenant_id, id)
 );
-CREATE UNIQUE INDEX payments_id ON payments (id);
 CREATE INDEX payments_provider_ref ON payments (provider, provider_payment_id);
 CREATE INDEX payments_tenant_status ON payments (tenant_id, status, id);
 
