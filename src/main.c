@@ -15,6 +15,7 @@
 #include "http/idempotency.h"
 #include "http/server.h"
 #include "jobs/jobs.h"
+#include "providers/accounts.h"
 #include "providers/http_client.h"
 #include "providers/sandbox.h"
 #include "webhooks/webhooks.h"
@@ -262,6 +263,7 @@ static int cmd_serve(int argc, char **argv)
     crypto_sha256(cfg.admin_key, strlen(cfg.admin_key), app.admin_key_sha256);
     audit_derive_key(cfg.master_key, MASTER_KEY_BYTES, app.audit_key);
     sandbox_derive_webhook_key(cfg.master_key, MASTER_KEY_BYTES, app.sandbox_webhook_key);
+    accounts_derive_key(cfg.master_key, MASTER_KEY_BYTES, app.secrets_key);
     http_client_global_init();
 
     sigset_t signals;

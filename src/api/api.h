@@ -30,6 +30,10 @@ void api_jobs_list(struct request *req, struct response *res);
 void api_jobs_replay(struct request *req, struct response *res);
 void api_jobs_replay_all(struct request *req, struct response *res);
 void api_security_events_list(struct request *req, struct response *res);
+void api_providers_put(struct request *req, struct response *res);
+void api_providers_get(struct request *req, struct response *res);
+void api_providers_list(struct request *req, struct response *res);
+void api_providers_delete(struct request *req, struct response *res);
 void api_audit_verify(struct request *req, struct response *res);
 
 /* ?limit= and ?starting_after= of a list endpoint; false after answering 400. */

@@ -31,11 +31,35 @@ void api_webhooks_receive(struct request *req, struct response *res)
         respond_fail(res, PERR_RESOURCE_MISSING, "tenant_id", "No such webhook endpoint.");
         return;
     }
+    struct provider_account account;
+    bool configured = false;
+    if (webhook_account(req->app, tenant, provider, &account, &configured, &err) != PERR_OK) {
+        respond_error(res, &err);
+        return;
+    }
+    if (v->needs_account && !configured) {
+        respond_fail(res, PERR_RESOURCE_MISSING, "provider", "No such webhook endpoint.");
+        return;
+    }
+    const struct provider_account *acc = configured ? &account : NULL;
     char event_id[WEBHOOK_EVENT_ID_BYTES];
-    const char *reason = v->verify(req, tenant, event_id);
-    if (reason) {
-        webhook_security_event(req, provider, tenant, reason);
-        respond_fail(res, PERR_WEBHOOK_SIGNATURE_INVALID, NULL, NULL);
+    const char *refused = NULL;
+    if (!webhook_source_allowed(req, acc)) {
+        webhook_security_event(req, "webhook_source_refused", provider, tenant,
+                               "source address not in the account's ip_allowlist");
+        respond_fail(res, PERR_PERMISSION_DENIED, NULL, "This source may not deliver webhooks here.");
+        refused = "source";
+    } else {
+        refused = v->verify(req, acc, event_id);
+        if (refused) {
+            webhook_security_event(req, "webhook_signature_invalid", provider, tenant, refused);
+            respond_fail(res, PERR_WEBHOOK_SIGNATURE_INVALID, NULL, NULL);
+        }
+    }
+    if (configured) {
+        account_release(&account);
+    }
+    if (refused) {
         return;
     }
     bool duplicate = false;

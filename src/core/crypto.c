@@ -166,3 +166,69 @@ void base64_encode(const uint8_t *data, size_t len, char *out)
 {
     EVP_EncodeBlock((unsigned char *)out, data, (int)len);
 }
+
+#define SEAL_NONCE_BYTES 12
+#define SEAL_TAG_BYTES 16
+#define SEAL_PREFIX "v1:"
+
+char *crypto_seal(const uint8_t key[SHA256_BYTES], const char *plaintext)
+{
+    size_t len = strlen(plaintext);
+    size_t raw_len = SEAL_NONCE_BYTES + len + SEAL_TAG_BYTES;
+    uint8_t *raw = xmalloc(raw_len);
+    crypto_random(raw, SEAL_NONCE_BYTES);
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int n = 0, fin = 0;
+    PASSERT(ctx && EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, raw) == 1);
+    PASSERT(EVP_EncryptUpdate(ctx, raw + SEAL_NONCE_BYTES, &n, (const uint8_t *)plaintext,
+                              (int)len) == 1);
+    PASSERT(EVP_EncryptFinal_ex(ctx, raw + SEAL_NONCE_BYTES + n, &fin) == 1);
+    PASSERT(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, SEAL_TAG_BYTES,
+                                raw + SEAL_NONCE_BYTES + len) == 1);
+    EVP_CIPHER_CTX_free(ctx);
+    char *out = xmalloc(strlen(SEAL_PREFIX) + 4 * ((raw_len + 2) / 3) + 1);
+    memcpy(out, SEAL_PREFIX, strlen(SEAL_PREFIX));
+    base64_encode(raw, raw_len, out + strlen(SEAL_PREFIX));
+    free(raw);
+    return out;
+}
+
+char *crypto_unseal(const uint8_t key[SHA256_BYTES], const char *sealed)
+{
+    if (strncmp(sealed, SEAL_PREFIX, strlen(SEAL_PREFIX)) != 0) {
+        return NULL;
+    }
+    const char *b64 = sealed + strlen(SEAL_PREFIX);
+    size_t cap = strlen(b64) / 4 * 3 + 3;
+    uint8_t *raw = xmalloc(cap);
+    int raw_len = base64_decode(b64, raw, cap);
+    if (raw_len < SEAL_NONCE_BYTES + SEAL_TAG_BYTES) {
+        free(raw);
+        return NULL;
+    }
+    size_t len = (size_t)raw_len - SEAL_NONCE_BYTES - SEAL_TAG_BYTES;
+    char *plain = xmalloc(len + 1);
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int n = 0, fin = 0;
+    PASSERT(ctx && EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, raw) == 1);
+    PASSERT(EVP_DecryptUpdate(ctx, (uint8_t *)plain, &n, raw + SEAL_NONCE_BYTES, (int)len) == 1);
+    PASSERT(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, SEAL_TAG_BYTES,
+                                raw + SEAL_NONCE_BYTES + len) == 1);
+    bool ok = EVP_DecryptFinal_ex(ctx, (uint8_t *)plain + n, &fin) == 1;
+    EVP_CIPHER_CTX_free(ctx);
+    OPENSSL_cleanse(raw, cap);
+    free(raw);
+    if (!ok) {
+        OPENSSL_cleanse(plain, len + 1);
+        free(plain);
+        return NULL;
+    }
+    plain[len] = '\0';
+    return plain;
+}
+
+void crypto_free_secret(char *s)
+{
+    OPENSSL_cleanse(s, strlen(s));
+    free(s);
+}

@@ -26,6 +26,17 @@ bool crypto_equal(const void *a, const void *b, size_t len);
  * both are hashed first, so the comparison time does not depend on where they differ. */
 bool crypto_str_equal(const char *a, const char *b);
 
+/* Secrets at rest: AES-256-GCM under a 32-byte key, as "v1:" + base64(12-byte random nonce |
+ * ciphertext | 16-byte tag). The "v1" names the key version, so that a master key can be
+ * rotated later. crypto_seal returns a new string the caller frees; crypto_unseal returns the
+ * plaintext (NUL-terminated, caller frees) or NULL when the text was not sealed by that key
+ * or was altered. */
+char *crypto_seal(const uint8_t key[SHA256_BYTES], const char *plaintext);
+char *crypto_unseal(const uint8_t key[SHA256_BYTES], const char *sealed);
+
+/* Overwrites a NUL-terminated secret, then frees it. */
+void crypto_free_secret(char *s);
+
 void hex_encode(const uint8_t *data, size_t len, char *out /* 2*len+1 */);
 /* n uniformly random characters of [0-9A-Za-z] (rejection sampling, no modulo bias). */
 void base62_random(char *out, size_t n);

@@ -4,14 +4,16 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/timeutil.h"
+#include "domain/cidr.h"
 #include "domain/stdwebhooks.h"
 #include "payments/payments.h"
 
 /* The sandbox signs with Standard Webhooks under the installation's sandbox key. */
-static const char *verify_sandbox(const struct request *req, const char *tenant_id,
+static const char *verify_sandbox(const struct request *req,
+                                  const struct provider_account *account,
                                   char event_id[WEBHOOK_EVENT_ID_BYTES])
 {
-    (void)tenant_id;
+    (void)account;
     const char *id = request_header(req, "webhook-id");
     enum stdwh_result r = stdwh_verify(
         req->app->sandbox_webhook_key, SHA256_BYTES, id, request_header(req, "webhook-timestamp"),
@@ -28,7 +30,7 @@ static const char *verify_sandbox(const struct request *req, const char *tenant_
 }
 
 static const struct webhook_verifier verifiers[] = {
-    {"sandbox", verify_sandbox},
+    {"sandbox", false, verify_sandbox},
 };
 
 const struct webhook_verifier *webhook_verifier_find(const char *provider)
@@ -60,16 +62,17 @@ enum perr_code webhook_tenant_exists(struct app *app, const char *tenant_id, boo
     return rc;
 }
 
-void webhook_security_event(const struct request *req, const char *provider,
+void webhook_security_event(const struct request *req, const char *kind, const char *provider,
                             const char *tenant_id, const char *reason)
 {
     char id[LIMIT_ID_BYTES], now[RFC3339_BYTES], source[64];
     id_new("sec", id);
     time_format_rfc3339_us(time_now_unix_us(), now);
     request_source(req, source, sizeof(source));
-    log_emit(LOG_WARN, "webhook verification failed",
-             json_pack("{s:s, s:s?, s:s, s:s, s:s}", "provider", provider, "tenant", tenant_id,
-                       "source", source, "reason", reason, "request_id", req->request_id));
+    log_emit(LOG_WARN, "webhook refused",
+             json_pack("{s:s, s:s, s:s?, s:s, s:s, s:s}", "kind", kind, "provider", provider,
+                       "tenant", tenant_id, "source", source, "reason", reason, "request_id",
+                       req->request_id));
     struct store_tx tx;
     struct perr err;
     if (store_tx_begin(req->app->store, STORE_TX_WRITE, &tx, &err) != PERR_OK) {
@@ -78,13 +81,45 @@ void webhook_security_event(const struct request *req, const char *provider,
     enum perr_code rc = store_exec(
         &tx,
         "INSERT INTO security_events (id, kind, provider, tenant_id, source, reason, created)"
-        " VALUES (?, 'webhook_signature_invalid', ?, ?, ?, ?, ?)",
-        SQL_PARAMS(SV_T(id), SV_T(provider), SV_T(tenant_id), SV_T(source), SV_T(reason),
-                   SV_T(now)),
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        SQL_PARAMS(SV_T(id), SV_T(kind), SV_T(provider), SV_T(tenant_id), SV_T(source),
+                   SV_T(reason), SV_T(now)),
         NULL, &err);
     if (store_tx_finish(&tx, rc, &err) != PERR_OK) {
         log_msg(LOG_WARN, "could not record: %s", err.message);
     }
+}
+
+enum perr_code webhook_account(struct app *app, const char *tenant_id, const char *provider,
+                               struct provider_account *out, bool *found, struct perr *err)
+{
+    struct store_tx tx;
+    enum perr_code rc = store_tx_begin(app->store, STORE_TX_READ, &tx, err);
+    if (rc == PERR_OK) {
+        rc = account_load(&tx, app->secrets_key, tenant_id ? tenant_id : ACCOUNT_OWNER_PLATFORM,
+                          provider, out, found, err);
+        store_tx_rollback(&tx);
+    }
+    return rc;
+}
+
+bool webhook_source_allowed(const struct request *req, const struct provider_account *account)
+{
+    json_t *list = account ? json_object_get(account->config, "ip_allowlist") : NULL;
+    if (json_array_size(list) == 0) {
+        return true;
+    }
+    char source[64];
+    request_source(req, source, sizeof(source));
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v) {
+        struct cidr c;
+        if (cidr_parse(json_string_value(v), &c) && cidr_contains(&c, source)) {
+            return true;
+        }
+    }
+    return false;
 }
 
 enum perr_code webhook_inbox_commit(struct request *req, const char *provider,
@@ -111,7 +146,8 @@ enum perr_code webhook_inbox_commit(struct request *req, const char *provider,
         *duplicate = true;
         return PERR_OK;
     }
-    if (rc == PERR_OK) {
+    if (rc == PERR_OK && provider_find(provider)) {
+        /* Without a connector yet the event waits in the inbox, verified and durable. */
         json_t *payload = json_pack("{s:s, s:s, s:s}", "provider", provider, "account", account,
                                     "event_id", event_id);
         rc = jobs_enqueue(&tx, webhook_job_kind.name, tenant_id, payload, 0, req->request_id, err);
