@@ -219,9 +219,31 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* Jobs left running by a process that died are queued again at once: the SQLite store
+ * belongs to one process, so nobody else can be running them (with a shared store their lease
+ * expires instead). */
+static void recover_abandoned(struct store *st)
+{
+    struct store_tx tx;
+    struct perr err;
+    int64_t n = 0;
+    if (store_tx_begin(st, STORE_TX_WRITE, &tx, &err) != PERR_OK) {
+        return;
+    }
+    enum perr_code rc = store_exec_changes(&tx,
+                                           "UPDATE jobs SET state = 'queued', run_after_us = ?"
+                                           " WHERE state = 'running'",
+                                           SQL_PARAMS(SV_I(time_now_unix_us())), &n, &err);
+    if (store_tx_finish(&tx, rc, &err) == PERR_OK && n > 0) {
+        log_emit(LOG_WARN, "requeued jobs left running by a previous process",
+                 json_pack("{s:I}", "jobs", (json_int_t)n));
+    }
+}
+
 struct jobs *jobs_start(struct app *app, const struct job_kind *kinds, size_t nkinds,
                         int nworkers)
 {
+    recover_abandoned(app->store);
     PASSERT(nworkers > 0 && nworkers <= JOBS_MAX_WORKERS);
     struct jobs *j = xcalloc(1, sizeof(*j));
     j->app = app;

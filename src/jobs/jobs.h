@@ -2,8 +2,9 @@
  * the caller's write transaction (so it exists exactly when the change that caused it
  * commits); worker threads claim due jobs, run them outside any transaction, and on failure
  * retry with exponential backoff and full jitter up to the kind's maximum attempts, then move
- * them to the dead-letter state, from which the operator can replay them. A job whose worker
- * died is claimed again once its lease expires. */
+ * them to the dead-letter state, from which the operator can replay them. Jobs left running by a
+ * process that died are queued again when the next one starts (the SQLite store belongs to
+ * one process); a claimed job whose lease expires is claimed again. */
 #ifndef PASARELA_JOBS_H
 #define PASARELA_JOBS_H
 
