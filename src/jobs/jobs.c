@@ -124,38 +124,61 @@ static enum perr_code claim(struct jobs *j, struct store_rows *rows, struct perr
     return rc;
 }
 
-static void finish(struct jobs *j, const struct job *job, const struct job_kind *kind,
-                   enum perr_code outcome, const struct perr *failure)
+/* What became of one run, kept until the batch's outcomes are recorded together. */
+struct outcome {
+    char id[LIMIT_ID_BYTES];
+    const char *state;  /* "done", "queued" (retry) or "dead" */
+    int64_t run_after_us;
+    int max_attempts;
+    char error[LIMIT_ERROR_MESSAGE_BYTES];
+};
+
+static void judge(const struct job *job, const struct job_kind *kind, enum perr_code rc,
+                  const struct perr *failure, struct outcome *out)
 {
-    struct store_tx tx;
-    struct perr err;
-    char now[RFC3339_BYTES];
-    int64_t now_us = time_now_unix_us();
-    time_format_rfc3339_us(now_us, now);
-    bool dead = outcome != PERR_OK && (!kind || job->attempts >= kind->max_attempts);
-    const char *state = outcome == PERR_OK ? "done" : dead ? "dead" : "queued";
-    int64_t retry_us = outcome == PERR_OK || dead ? 0 : jobs_backoff_ms(kind, job->attempts) * 1000;
-    const char *why = outcome == PERR_OK ? NULL : failure->message[0] ? failure->message
-                                                                      : perr_code_name(outcome);
-    if (store_tx_begin(j->app->store, STORE_TX_WRITE, &tx, &err) != PERR_OK) {
-        return; /* the lease expires and the job runs again */
-    }
-    enum perr_code rc = store_exec(
-        &tx,
-        "UPDATE jobs SET state = ?, run_after_us = ?, last_error = ?, max_attempts = ?,"
-        " updated = ? WHERE id = ?",
-        SQL_PARAMS(SV_T(state), SV_I(now_us + retry_us), SV_T(why),
-                   SV_I(kind ? kind->max_attempts : 0), SV_T(now), SV_T(job->id)),
-        NULL, &err);
-    if (store_tx_finish(&tx, rc, &err) == PERR_OK && outcome != PERR_OK) {
+    bool dead = rc != PERR_OK && (!kind || job->attempts >= kind->max_attempts);
+    str_copy(out->id, sizeof(out->id), job->id);
+    out->state = rc == PERR_OK ? "done" : dead ? "dead" : "queued";
+    out->run_after_us = time_now_unix_us() +
+                        (rc == PERR_OK || dead ? 0 : jobs_backoff_ms(kind, job->attempts) * 1000);
+    out->max_attempts = kind ? kind->max_attempts : 0;
+    str_copy(out->error, sizeof(out->error),
+             rc == PERR_OK ? "" : failure->message[0] ? failure->message : perr_code_name(rc));
+    if (rc != PERR_OK) {
         log_emit(dead ? LOG_ERROR : LOG_WARN, dead ? "job dead" : "job failed",
                  json_pack("{s:s, s:s, s:i, s:s, s:s}", "job", job->id, "kind", job->kind,
-                           "attempts", job->attempts, "error", why, "request_id",
+                           "attempts", job->attempts, "error", out->error, "request_id",
                            job->correlation_id));
     }
 }
 
-static void run_one(struct jobs *j, const struct store_rows *rows, size_t i)
+/* Records the outcomes of a batch in one transaction. If it fails, the jobs' leases expire
+ * (or the next start requeues them) and they run again: job handlers are idempotent. */
+static void record_outcomes(struct jobs *j, const struct outcome *outs, size_t n)
+{
+    struct store_tx tx;
+    struct perr err;
+    char now[RFC3339_BYTES];
+    time_format_rfc3339_us(time_now_unix_us(), now);
+    if (n == 0 || store_tx_begin(j->app->store, STORE_TX_WRITE, &tx, &err) != PERR_OK) {
+        return;
+    }
+    enum perr_code rc = PERR_OK;
+    for (size_t i = 0; i < n && rc == PERR_OK; i++) {
+        rc = store_exec(&tx,
+                        "UPDATE jobs SET state = ?, run_after_us = ?, last_error = ?,"
+                        " max_attempts = ?, updated = ? WHERE id = ?",
+                        SQL_PARAMS(SV_T(outs[i].state), SV_I(outs[i].run_after_us),
+                                   SV_T(outs[i].error[0] ? outs[i].error : NULL),
+                                   SV_I(outs[i].max_attempts), SV_T(now), SV_T(outs[i].id)),
+                        NULL, &err);
+    }
+    if (store_tx_finish(&tx, rc, &err) != PERR_OK) {
+        log_msg(LOG_WARN, "job outcomes not recorded (they will run again): %s", err.message);
+    }
+}
+
+static void run_one(struct jobs *j, const struct store_rows *rows, size_t i, struct outcome *out)
 {
     struct job job = {.kind = store_rows_get(rows, i, 2),
                       .attempts = (int)store_rows_int(rows, i, 5) + 1};
@@ -175,7 +198,7 @@ static void run_one(struct jobs *j, const struct store_rows *rows, size_t i)
     } else {
         rc = kind->run(j->app, &job, &err);
     }
-    finish(j, &job, kind, rc, &err);
+    judge(&job, kind, rc, &err, out);
     json_decref(job.payload);
 }
 
@@ -207,9 +230,11 @@ static void *worker(void *arg)
                 break;
             }
             size_t n = rows.nrows;
+            struct outcome outs[JOBS_CLAIM_BATCH];
             for (size_t i = 0; i < n; i++) {
-                run_one(j, &rows, i);
+                run_one(j, &rows, i, &outs[i]);
             }
+            record_outcomes(j, outs, n);
             store_rows_free(&rows);
             if (n < JOBS_CLAIM_BATCH) {
                 break;
