@@ -128,6 +128,12 @@ static enum perr_code set_workers(struct config *cfg, const char *v, const char 
     return set_int(&cfg->workers, 1, 16, v, src, err);
 }
 
+static enum perr_code set_job_backoff(struct config *cfg, const char *v, const char *src,
+                                      struct perr *err)
+{
+    return set_int(&cfg->job_backoff_ms, 1, 600000, v, src, err);
+}
+
 static enum perr_code set_provider_timeout(struct config *cfg, const char *v, const char *src,
                                            struct perr *err)
 {
@@ -180,6 +186,7 @@ static const struct setting settings[] = {
     {"--threads", "PASARELA_THREADS", false, set_threads},
     {"--audit-checkpoint-seconds", "PASARELA_AUDIT_CHECKPOINT_SECONDS", false, set_checkpoint},
     {"--workers", "PASARELA_WORKERS", false, set_workers},
+    {"--job-backoff-ms", "PASARELA_JOB_BACKOFF_MS", false, set_job_backoff},
     {"--provider-timeout-ms", "PASARELA_PROVIDER_TIMEOUT_MS", false, set_provider_timeout},
     {"--webhook-tolerance-seconds", "PASARELA_WEBHOOK_TOLERANCE_SECONDS", false,
      set_webhook_tolerance},

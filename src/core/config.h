@@ -24,6 +24,7 @@ struct config {
     int http_threads; /* 0: four per processor core, at least 4 */
     int audit_checkpoint_s; /* seconds between audit checkpoints */
     int workers;            /* job worker threads */
+    int job_backoff_ms;     /* 0: each job kind's own retry delays; else the base for all */
     int provider_timeout_ms;
     int webhook_tolerance_s; /* replay window of signed webhooks */
     bool sandbox_enabled;

@@ -48,14 +48,16 @@ enum perr_code jobs_enqueue(struct store_tx *tx, const char *kind, const char *t
     return rc;
 }
 
-int64_t jobs_backoff_ms(const struct job_kind *k, int attempt)
+int64_t jobs_backoff_ms(const struct job_kind *k, int attempt, int base_override_ms)
 {
-    int64_t cap = k->base_delay_ms;
-    for (int i = 1; i < attempt && cap < k->max_delay_ms; i++) {
+    int64_t base = base_override_ms ? base_override_ms : k->base_delay_ms;
+    int64_t max = base_override_ms ? (int64_t)base_override_ms * 64 : k->max_delay_ms;
+    int64_t cap = base;
+    for (int i = 1; i < attempt && cap < max; i++) {
         cap *= 2;
     }
-    if (cap > k->max_delay_ms) {
-        cap = k->max_delay_ms;
+    if (cap > max) {
+        cap = max;
     }
     uint64_t r;
     crypto_random(&r, sizeof(r));
@@ -133,14 +135,17 @@ struct outcome {
     char error[LIMIT_ERROR_MESSAGE_BYTES];
 };
 
-static void judge(const struct job *job, const struct job_kind *kind, enum perr_code rc,
-                  const struct perr *failure, struct outcome *out)
+static void judge(const struct jobs *j, const struct job *job, const struct job_kind *kind,
+                  enum perr_code rc, const struct perr *failure, struct outcome *out)
 {
     bool dead = rc != PERR_OK && (!kind || job->attempts >= kind->max_attempts);
     str_copy(out->id, sizeof(out->id), job->id);
     out->state = rc == PERR_OK ? "done" : dead ? "dead" : "queued";
     out->run_after_us = time_now_unix_us() +
-                        (rc == PERR_OK || dead ? 0 : jobs_backoff_ms(kind, job->attempts) * 1000);
+                        (rc == PERR_OK || dead
+                               ? 0
+                               : jobs_backoff_ms(kind, job->attempts, j->app->cfg->job_backoff_ms) *
+                                     1000);
     out->max_attempts = kind ? kind->max_attempts : 0;
     str_copy(out->error, sizeof(out->error),
              rc == PERR_OK ? "" : failure->message[0] ? failure->message : perr_code_name(rc));
@@ -198,7 +203,7 @@ static void run_one(struct jobs *j, const struct store_rows *rows, size_t i, str
     } else {
         rc = kind->run(j->app, &job, &err);
     }
-    judge(&job, kind, rc, &err, out);
+    judge(j, &job, kind, rc, &err, out);
     json_decref(job.payload);
 }
 

@@ -51,7 +51,8 @@ void jobs_stop(struct jobs *j);
 enum perr_code jobs_replay(struct store_tx *tx, const char *id, int64_t *count, struct perr *err)
     WARN_UNUSED;
 
-/* The delay before retry `attempt` (1-based): uniform in [0, min(max, base * 2^(attempt-1))]. */
-int64_t jobs_backoff_ms(const struct job_kind *k, int attempt);
+/* The delay before retry `attempt` (1-based): uniform in [0, min(max, base * 2^(attempt-1))].
+ * base_override_ms, when not 0, replaces the kind's base (and the cap becomes 64 times it). */
+int64_t jobs_backoff_ms(const struct job_kind *k, int attempt, int base_override_ms);
 
 #endif

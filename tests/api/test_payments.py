@@ -362,3 +362,40 @@ def test_everything_stays_audited_and_verifiable(pserver, tenant):
                                                     key=tenant["key"]).json["data"]]
     for a in ("payment.created", "payment.transition", "refund.created", "refund.succeeded"):
         assert a in actions
+
+
+def test_failing_job_reaches_dead_letter_and_replays(tmp_path):
+    s = Server(tmp_path / "data", extra_env={"PASARELA_SANDBOX_DELAY_MS": "10",
+                                             "PASARELA_JOB_BACKOFF_MS": "2"})
+    os.makedirs(s.data_dir, exist_ok=True)
+    s.start()
+    try:
+        t = s.create_tenant()
+        key = s.create_key(t["id"])["secret"]
+        # pasarela refuses the sandbox's deliveries: they fail until they are dead
+        assert s.admin("PUT", "/v1/providers/sandbox", {"ip_allowlist": ["192.0.2.1"]}).status == 200
+        p = pay(s, key).json
+        deadline = time.time() + 30
+        dead = []
+        while time.time() < deadline and not dead:
+            dead = s.admin("GET", "/v1/jobs?state=dead").json["data"]
+            time.sleep(0.05)
+        assert len(dead) == 1, dead
+        job = dead[0]
+        assert job["kind"] == "sandbox.deliver" and job["attempts"] == job["max_attempts"] == 10
+        assert "403" in job["last_error"]
+        assert s.request("GET", f"/v1/payments/{p['id']}", key=key).json["status"] == "pending"
+        assert s.request("POST", f"/v1/jobs/{job['id']}/replay", key=key).status == 403
+        assert s.admin("PUT", "/v1/providers/sandbox", {"ip_allowlist": []}).status == 200
+        r = s.admin("POST", f"/v1/jobs/{job['id']}/replay")
+        assert r.status == 200 and r.json["replayed"] == 1
+        wait_status(s, key, p["id"], "approved")
+        assert s.admin("GET", "/v1/jobs?state=dead").json["data"] == []
+        again = s.admin("POST", f"/v1/jobs/{job['id']}/replay")
+        assert again.status == 404
+        replays = s.admin("GET", "/v1/audit?chain_id=platform&action=job.replayed").json["data"]
+        assert len(replays) == 1 and replays[0]["entity_id"] == job["id"]
+    finally:
+        code = s.stop()
+        assert_no_sanitizer_reports(s.log())
+        assert code == 0
