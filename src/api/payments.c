@@ -556,22 +556,55 @@ static enum perr_code settle_refund(struct request *req, struct store_tx *tx,
     return rc;
 }
 
-static enum perr_code run_in_tx(struct request *req, struct store_tx *tx, struct perr *err)
+/* The first transaction: the refund row and its reservation. */
+static enum perr_code reserve_in_tx(struct request *req, struct refund_plan *plan,
+                                    struct perr *err)
 {
-    return store_tx_begin(req->app->store, STORE_TX_WRITE, tx, err);
+    struct store_tx tx;
+    enum perr_code rc = store_tx_begin(req->app->store, STORE_TX_WRITE, &tx, err);
+    if (rc == PERR_OK) {
+        rc = store_tx_finish(&tx, reserve_refund(req, &tx, plan, err), err);
+    }
+    return rc;
+}
+
+/* The second transaction: the outcome, and the answer (201 with the refund and the payment
+ * as it now is), committed together. */
+static enum perr_code settle_and_respond(struct request *req, struct response *res,
+                                         const struct refund_plan *plan,
+                                         const struct provider_refund *pr, bool succeeded,
+                                         struct perr *err)
+{
+    struct store_tx tx;
+    struct store_rows rows;
+    enum perr_code rc = store_tx_begin(req->app->store, STORE_TX_WRITE, &tx, err);
+    if (rc != PERR_OK) {
+        return rc;
+    }
+    rc = settle_refund(req, &tx, plan, succeeded ? pr->id : NULL, succeeded, err);
+    if (rc == PERR_OK && !succeeded) {
+        return store_tx_commit(&tx, err);
+    }
+    if (rc == PERR_OK) {
+        rc = payment_load(&tx, req->auth.tenant_id, req->path_params[0], &rows, err);
+    }
+    if (rc != PERR_OK) {
+        store_tx_rollback(&tx);
+        return rc;
+    }
+    json_t *body = refund_json(plan, req->path_params[0], "succeeded");
+    json_object_set_new(body, "payment", payment_json(&rows, 0));
+    store_rows_free(&rows);
+    return api_commit_respond(req, &tx, res, 201, body, err);
 }
 
 void api_refunds_create(struct request *req, struct response *res)
 {
     static const char *const allowed[] = {"amount", NULL};
     struct refund_plan plan = {0};
-    struct store_tx tx;
     struct perr err;
-    enum perr_code rc = json_only_keys(req->json, allowed, &err);
-    if (rc == PERR_OK && (rc = run_in_tx(req, &tx, &err)) == PERR_OK) {
-        rc = store_tx_finish(&tx, reserve_refund(req, &tx, &plan, &err), &err);
-    }
-    if (rc != PERR_OK) {
+    if (json_only_keys(req->json, allowed, &err) != PERR_OK ||
+        reserve_in_tx(req, &plan, &err) != PERR_OK) {
         respond_error(res, &err);
         return;
     }
@@ -580,35 +613,18 @@ void api_refunds_create(struct request *req, struct response *res)
     struct provider_refund pr;
     struct perr provider_err;
     PASSERT(p != NULL);
-    enum perr_code outcome = provider_refund(p, &ctx, plan.provider_payment_id, plan.amount,
-                                             plan.id, &pr, &provider_err);
-    if ((rc = run_in_tx(req, &tx, &err)) == PERR_OK) {
-        rc = settle_refund(req, &tx, &plan, outcome == PERR_OK ? pr.id : NULL,
-                           outcome == PERR_OK, &err);
-    }
-    if (rc == PERR_OK && outcome != PERR_OK) {
-        rc = store_tx_finish(&tx, rc, &err);
-        perr_set(&err, provider_err.code, NULL, NULL);
+    bool succeeded = provider_refund(p, &ctx, plan.provider_payment_id, plan.amount, plan.id,
+                                     &pr, &provider_err) == PERR_OK;
+    if (settle_and_respond(req, res, &plan, &pr, succeeded, &err) != PERR_OK) {
+        log_emit(LOG_ERROR, "refund outcome not recorded; reconciliation will settle it",
+                 json_pack("{s:s, s:b, s:s}", "refund", plan.id, "provider_succeeded", succeeded,
+                           "request_id", req->request_id));
         respond_error(res, &err);
         return;
     }
-    if (rc != PERR_OK) {
-        store_tx_rollback(&tx);
-        respond_error(res, &err);
-        return;
-    }
-    struct store_rows rows;
-    rc = payment_load(&tx, req->auth.tenant_id, req->path_params[0], &rows, &err);
-    if (rc != PERR_OK) {
-        store_tx_rollback(&tx);
-        respond_error(res, &err);
-        return;
-    }
-    json_t *body = refund_json(&plan, req->path_params[0], "succeeded");
-    json_object_set_new(body, "payment", payment_json(&rows, 0));
-    store_rows_free(&rows);
-    if (api_commit_respond(req, &tx, res, 201, body, &err) != PERR_OK) {
-        respond_error(res, &err);
+    if (!succeeded) {
+        perr_set(&provider_err, provider_err.code, NULL, NULL); /* details stay in the log */
+        respond_error(res, &provider_err);
     }
 }
 
@@ -655,7 +671,8 @@ void api_payments_cancel(struct request *req, struct response *res)
     struct change_ctx c = {.app = req->app, .actor = req->auth.actor,
                            .correlation_id = req->request_id, .cause = "api"};
     bool changed;
-    if ((rc = run_in_tx(req, &tx, &err)) == PERR_OK) {
+    rc = store_tx_begin(req->app->store, STORE_TX_WRITE, &tx, &err);
+    if (rc == PERR_OK) {
         rc = payment_apply_provider(&tx, &c, req->auth.tenant_id, pid, &pp, &changed, &err);
         rc = api_commit_payment(req, &tx, res, rc, pid, 200, &err);
     }
