@@ -48,6 +48,7 @@ struct provider_payment {
     char status_detail[PROVIDER_DETAIL_BYTES];
     char checkout_url[PROVIDER_URL_BYTES];
     int64_t amount;
+    char currency[4];
     int64_t amount_refunded;
     bool has_fee;
     int64_t fee;

@@ -51,6 +51,7 @@ static void row_to_payment(const struct store_rows *r, struct provider_payment *
 {
     str_copy(out->id, sizeof(out->id), store_rows_get(r, 0, 0));
     out->amount = store_rows_int(r, 0, 2);
+    str_copy(out->currency, sizeof(out->currency), store_rows_get(r, 0, 3));
     PASSERT(payment_status_parse(store_rows_get(r, 0, 4), &out->status));
     str_copy(out->status_detail, sizeof(out->status_detail), store_rows_get(r, 0, 5));
     out->has_fee = true;
@@ -320,14 +321,13 @@ static enum perr_code sandbox_parse_webhook(const struct provider_ctx *ctx, cons
     return rc;
 }
 
-static json_t *event_json(const char *event_id, const struct provider_payment *p,
-                          const char *currency)
+static json_t *event_json(const char *event_id, const struct provider_payment *p)
 {
     return json_pack("{s:s, s:s, s:I, s:{s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:s}}", "id",
                      event_id, "type", "payment.updated", "created",
                      (json_int_t)(time_now_unix_us() / 1000000), "data", "id", p->id, "status",
                      payment_status_name(p->status), "status_detail", p->status_detail, "amount",
-                     (json_int_t)p->amount, "currency", currency, "amount_refunded",
+                     (json_int_t)p->amount, "currency", p->currency, "amount_refunded",
                      (json_int_t)p->amount_refunded, "fee", (json_int_t)p->fee,
                      "external_reference", p->external_reference);
 }
@@ -338,8 +338,9 @@ static enum perr_code deliver(struct app *app, const struct job *job, const char
     const char *tenant = job->tenant_id[0] ? job->tenant_id : NULL;
     char url[CONFIG_PATH_BYTES + 64], idh[96], tsh[64], sigh[96], corr[LIMIT_REQUEST_ID_BYTES + 32];
     PASSERT(strlen(event_id) < LIMIT_ID_BYTES && strlen(job->correlation_id) <= LIMIT_REQUEST_ID_BYTES);
-    PASSERT((size_t)snprintf(url, sizeof(url), "%s/webhooks/sandbox%s%s", app->cfg->public_url,
-                             tenant ? "/" : "", tenant ? tenant : "") < sizeof(url));
+    int n = snprintf(url, sizeof(url), "%s/webhooks/sandbox%s%s", app->cfg->public_url,
+                     tenant ? "/" : "", tenant ? tenant : "");
+    PASSERT(n > 0 && (size_t)n < sizeof(url)); /* public_url is at most CONFIG_PATH_BYTES */
     int64_t now = time_now_unix_us() / 1000000;
     char sig[STDWH_SIGNATURE_BYTES];
     stdwh_sign(app->sandbox_webhook_key, SHA256_BYTES, event_id, now, body, strlen(body), sig);
@@ -360,8 +361,29 @@ static enum perr_code deliver(struct app *app, const struct job *job, const char
     return rc;
 }
 
-/* Applies the scheduled change (once, however often the job runs), then delivers the
- * payment's state as a webhook. */
+/* In tx: applies the scheduled change to `to` (NULL: none) when the payment's state still
+ * allows it, and reads the payment as it now is. */
+static enum perr_code advance(struct store_tx *tx, const char *account, const char *id,
+                              const char *to, bool *moved, struct provider_payment *out,
+                              struct perr *err)
+{
+    enum payment_status target;
+    *moved = false;
+    if (to) {
+        PASSERT(payment_status_parse(to, &target));
+        return move(tx, account, id, target, 0, moved, out, err);
+    }
+    struct store_rows rows;
+    enum perr_code rc = load(tx, account, id, &rows, err);
+    if (rc == PERR_OK) {
+        row_to_payment(&rows, out);
+        store_rows_free(&rows);
+    }
+    return rc;
+}
+
+/* Applies the scheduled change (once, however often the job runs), schedules the next one
+ * of a chain (chargeback), then delivers the payment's state as a webhook. */
 static enum perr_code sandbox_job(struct app *app, const struct job *job, struct perr *err)
 {
     const char *id = json_string_value(json_object_get(job->payload, "payment"));
@@ -370,36 +392,18 @@ static enum perr_code sandbox_job(struct app *app, const struct job *job, struct
     const char *then = json_string_value(json_object_get(job->payload, "then"));
     struct provider_ctx ctx = {.app = app, .tenant_id = job->tenant_id[0] ? job->tenant_id : NULL,
                                .correlation_id = job->correlation_id};
-    enum payment_status target;
-    if (!id || !event_id || (to && !payment_status_parse(to, &target))) {
+    enum payment_status ignored;
+    if (!id || !event_id || (to && !payment_status_parse(to, &ignored))) {
         return perr_set(err, PERR_INTERNAL, NULL, "malformed sandbox job");
     }
     struct store_tx tx;
     struct provider_payment p = {0};
-    struct store_rows rows;
-    bool moved = false;
+    bool moved;
     enum perr_code rc = store_tx_begin(app->store, STORE_TX_WRITE, &tx, err);
     if (rc != PERR_OK) {
         return rc;
     }
-    rc = to ? move(&tx, account_of(&ctx), id, target, 0, &moved, &p, err)
-            : load(&tx, account_of(&ctx), id, &rows, err);
-    if (rc == PERR_OK && !to) {
-        row_to_payment(&rows, &p);
-    }
-    char currency[4] = "";
-    struct store_rows cur;
-    if (rc == PERR_OK) {
-        rc = store_exec(&tx, "SELECT currency FROM sandbox_payments WHERE id = ?",
-                        SQL_PARAMS(SV_T(id)), &cur, err);
-    }
-    if (rc == PERR_OK) {
-        str_copy(currency, sizeof(currency), cur.nrows ? store_rows_get(&cur, 0, 0) : "");
-        store_rows_free(&cur);
-    }
-    if (!to && rc == PERR_OK) {
-        store_rows_free(&rows);
-    }
+    rc = advance(&tx, account_of(&ctx), id, to, &moved, &p, err);
     if (rc == PERR_OK && moved && then) {
         rc = schedule(&tx, &ctx, id, then, NULL, app->cfg->sandbox_delay_ms, err);
     }
@@ -407,8 +411,10 @@ static enum perr_code sandbox_job(struct app *app, const struct job *job, struct
     if (rc != PERR_OK) {
         return rc;
     }
-    jobs_notify(app->jobs);
-    json_t *event = event_json(event_id, &p, currency);
+    if (moved && then) {
+        jobs_notify(app->jobs);
+    }
+    json_t *event = event_json(event_id, &p);
     char *body = json_dump_compact(event);
     json_decref(event);
     rc = deliver(app, job, event_id, body, err);
