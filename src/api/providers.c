@@ -9,7 +9,7 @@
 #include "providers/accounts.h"
 
 #define LIMIT_WEBHOOK_SECRET_MIN 8
-#define LIMIT_WEBHOOK_SECRET_BYTES 512
+#define LIMIT_WEBHOOK_SECRET_BYTES 4096 /* Conekta's are RSA public keys in PEM */
 #define LIMIT_CREDENTIALS 10
 #define LIMIT_CREDENTIAL_BYTES 4096
 

@@ -44,8 +44,11 @@ struct auth {
     char actor[LIMIT_ID_BYTES + 8]; /* "admin" or "key:<id>", for the audit trail */
 };
 
+struct server;
+
 struct request {
     struct app *app;
+    struct server *server;
     struct MHD_Connection *conn;
     const char *method;
     char path[LIMIT_PATH_BYTES];

@@ -3,6 +3,8 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/ids.h"
@@ -19,7 +21,11 @@ struct server {
     struct MHD_Daemon *daemon;
     struct app *app;
     uint16_t port;
+    _Atomic int inflight;  /* requests begun and not yet completed */
+    _Atomic bool draining; /* stopping: new requests answer 503 */
 };
+
+#define DRAIN_WAIT_MS 10000
 
 void respond_json(struct response *res, int status, json_t *body)
 {
@@ -263,6 +269,8 @@ static struct request *request_new(struct server *s, struct MHD_Connection *conn
                                    const char *url, const char *method)
 {
     struct request *req = xcalloc(1, sizeof(*req));
+    atomic_fetch_add(&s->inflight, 1);
+    req->server = s;
     req->app = s->app;
     req->conn = conn;
     req->method = method;
@@ -300,7 +308,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     struct response res = {.status = 500};
-    dispatch(req, &res);
+    if (atomic_load(&req->server->draining)) {
+        respond_fail(&res, PERR_SHUTTING_DOWN, NULL, NULL);
+    } else {
+        dispatch(req, &res);
+    }
     return send_response(req, &res);
 }
 
@@ -312,6 +324,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!req) {
         return;
     }
+    atomic_fetch_sub(&req->server->inflight, 1);
     json_decref(req->json);
     buf_release(&req->body);
     free(req);
@@ -358,7 +371,7 @@ enum perr_code server_start(struct app *app, int threads, struct server **out, s
     }
     struct server *s = xcalloc(1, sizeof(*s));
     s->app = app;
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
     s->daemon = MHD_start_daemon(
         flags, app->cfg->listen_port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
         on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_THREAD_POOL_SIZE,
@@ -379,12 +392,17 @@ enum perr_code server_start(struct app *app, int threads, struct server **out, s
 
 uint16_t server_port(const struct server *s) { return s->port; }
 
+/* MHD_quiesce_daemon races with the epoll workers in libmicrohttpd 0.9.75 (it may abort
+ * with "Failed to remove listen FD from epoll set"), so stopping drains instead: new
+ * requests answer 503 while the ones in flight finish (up to DRAIN_WAIT_MS), then the daemon
+ * stops. */
 void server_stop(struct server *s)
 {
-    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
-    MHD_stop_daemon(s->daemon);
-    if (fd != MHD_INVALID_SOCKET) {
-        close(fd);
+    atomic_store(&s->draining, true);
+    for (int waited = 0; waited < DRAIN_WAIT_MS && atomic_load(&s->inflight) > 0; waited += 5) {
+        struct timespec ts = {.tv_nsec = 5 * 1000000L};
+        nanosleep(&ts, NULL);
     }
+    MHD_stop_daemon(s->daemon);
     free(s);
 }

@@ -6,6 +6,7 @@
 #include "core/timeutil.h"
 #include "domain/cidr.h"
 #include "domain/stdwebhooks.h"
+#include "domain/webhook_sigs.h"
 #include "payments/payments.h"
 
 /* The sandbox signs with Standard Webhooks under the installation's sandbox key. */
@@ -29,8 +30,128 @@ static const char *verify_sandbox(const struct request *req,
     return NULL;
 }
 
+/* The account's webhook secrets (at most WHSIG_SECRETS_MAX); borrowed from the account. */
+static size_t account_secrets(const struct provider_account *a, const char *out[WHSIG_SECRETS_MAX])
+{
+    json_t *list = json_object_get(a->secrets, "webhook_secrets");
+    size_t n = 0;
+    for (size_t i = 0; i < json_array_size(list) && n < WHSIG_SECRETS_MAX; i++) {
+        const char *s = json_string_value(json_array_get(list, i));
+        if (s) {
+            out[n++] = s;
+        }
+    }
+    return n;
+}
+
+/* An event id taken from the body: a string, or an integer written in decimal. */
+static bool body_event_id(const struct request *req, const char *key, const char *second,
+                          char event_id[WEBHOOK_EVENT_ID_BYTES])
+{
+    json_t *root = json_loadb(req->body.data ? req->body.data : "", req->body.len,
+                              JSON_REJECT_DUPLICATES, NULL);
+    json_t *v = json_object_get(root, key), *w = second ? json_object_get(root, second) : NULL;
+    char first[WEBHOOK_EVENT_ID_BYTES] = "";
+    if (json_is_string(v)) {
+        str_copy(first, sizeof(first), json_string_value(v));
+    } else if (json_is_integer(v)) {
+        snprintf(first, sizeof(first), "%lld", (long long)json_integer_value(v));
+    }
+    if (first[0] && second && json_is_string(w)) {
+        snprintf(event_id, WEBHOOK_EVENT_ID_BYTES, "%.60s:%.60s", first, json_string_value(w));
+    } else {
+        str_copy(event_id, WEBHOOK_EVENT_ID_BYTES, first);
+    }
+    json_decref(root);
+    return event_id[0] != '\0';
+}
+
+static int64_t now_s(void) { return time_now_unix_us() / 1000000; }
+
+static const char *verdict(enum stdwh_result r, bool has_id)
+{
+    return r != STDWH_OK ? stdwh_result_reason(r) : has_id ? NULL : "the event carries no id";
+}
+
+static const char *verify_stripe(const struct request *req, const struct provider_account *a,
+                                 char event_id[WEBHOOK_EVENT_ID_BYTES])
+{
+    const char *secrets[WHSIG_SECRETS_MAX];
+    size_t n = account_secrets(a, secrets);
+    enum stdwh_result r = whsig_stripe_verify(request_header(req, "Stripe-Signature"),
+                                              buf_str(&req->body), req->body.len, secrets, n,
+                                              now_s(), req->app->cfg->webhook_tolerance_s);
+    return verdict(r, r == STDWH_OK && body_event_id(req, "id", NULL, event_id));
+}
+
+/* MercadoPago signs the data.id query parameter, the x-request-id header and a timestamp,
+ * not the body; the event is identified by its notification id. */
+static const char *verify_mercadopago(const struct request *req, const struct provider_account *a,
+                                      char event_id[WEBHOOK_EVENT_ID_BYTES])
+{
+    const char *secrets[WHSIG_SECRETS_MAX];
+    size_t n = account_secrets(a, secrets);
+    enum stdwh_result r = whsig_mercadopago_verify(
+        request_header(req, "x-signature"), request_header(req, "x-request-id"),
+        request_query(req, "data.id"), secrets, n, now_s(), req->app->cfg->webhook_tolerance_s);
+    return verdict(r, r == STDWH_OK && body_event_id(req, "id", NULL, event_id));
+}
+
+/* Polar secrets made before its cutoff are legacy (the whole string is the key); "whsec_"
+ * secrets of the standard kind are base64 keys. */
+static const char *verify_polar(const struct request *req, const struct provider_account *a,
+                                char event_id[WEBHOOK_EVENT_ID_BYTES])
+{
+    const char *plain[WHSIG_SECRETS_MAX];
+    struct whsig_polar_secret secrets[WHSIG_SECRETS_MAX];
+    size_t n = account_secrets(a, plain);
+    for (size_t i = 0; i < n; i++) {
+        bool standard = strncmp(plain[i], "whsec_", 6) == 0;
+        secrets[i] = (struct whsig_polar_secret){
+            plain[i], standard ? WHSIG_POLAR_KEY_STANDARD : WHSIG_POLAR_KEY_LEGACY};
+    }
+    const char *id = request_header(req, "webhook-id");
+    enum stdwh_result r = whsig_polar_verify(id, request_header(req, "webhook-timestamp"),
+                                             request_header(req, "webhook-signature"),
+                                             buf_str(&req->body), req->body.len, secrets, n,
+                                             now_s(), req->app->cfg->webhook_tolerance_s);
+    if (r == STDWH_OK) {
+        str_copy(event_id, WEBHOOK_EVENT_ID_BYTES, id);
+    }
+    return verdict(r, r == STDWH_OK);
+}
+
+/* NOWPayments has no event id and no timestamp: a notification is identified by the payment
+ * and the status it reports, so a replay of the same status is a duplicate. */
+static const char *verify_nowpayments(const struct request *req, const struct provider_account *a,
+                                      char event_id[WEBHOOK_EVENT_ID_BYTES])
+{
+    const char *secrets[WHSIG_SECRETS_MAX];
+    size_t n = account_secrets(a, secrets);
+    enum stdwh_result r = whsig_nowpayments_verify(request_header(req, "x-nowpayments-sig"),
+                                                   buf_str(&req->body), req->body.len, secrets, n,
+                                                   false);
+    return verdict(r, r == STDWH_OK &&
+                          body_event_id(req, "payment_id", "payment_status", event_id));
+}
+
+/* Conekta's "secrets" are the RSA public keys of the account's webhook key. */
+static const char *verify_conekta(const struct request *req, const struct provider_account *a,
+                                  char event_id[WEBHOOK_EVENT_ID_BYTES])
+{
+    const char *keys[WHSIG_SECRETS_MAX];
+    size_t n = account_secrets(a, keys);
+    enum stdwh_result r = whsig_conekta_verify(request_header(req, "Digest"), buf_str(&req->body),
+                                               req->body.len, keys, n);
+    return verdict(r, r == STDWH_OK && body_event_id(req, "id", NULL, event_id));
+}
+
+/* Flow's confirmation carries only a token (authenticated by the signed getStatus call of its
+ * connector) and PayPal's needs its certificate fetched: both arrive with their connectors. */
 static const struct webhook_verifier verifiers[] = {
-    {"sandbox", false, verify_sandbox},
+    {"sandbox", false, verify_sandbox},         {"stripe", true, verify_stripe},
+    {"mercadopago", true, verify_mercadopago}, {"polar", true, verify_polar},
+    {"nowpayments", true, verify_nowpayments}, {"conekta", true, verify_conekta},
 };
 
 const struct webhook_verifier *webhook_verifier_find(const char *provider)

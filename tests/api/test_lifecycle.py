@@ -283,3 +283,28 @@ def test_health_is_503_when_the_database_file_is_deleted(server):
     assert r.status == 503, r
     assert r.json["store"] == "unavailable" and r.json["status"] != "ok"
     assert r.json["version"] and r.headers.get("request-id")
+
+
+def test_sigterm_lets_a_slow_request_finish(tmp_path):
+    """A request in flight when SIGTERM arrives still gets its answer."""
+    import threading
+    from conftest import Server
+    s = Server(tmp_path / "data", extra_env={"PASARELA_PROVIDER_TIMEOUT_MS": "1500"})
+    os.makedirs(s.data_dir, exist_ok=True)
+    s.start()
+    t = s.create_tenant()
+    key = s.create_key(t["id"])["secret"]
+    result = {}
+
+    def slow():  # the sandbox's timeout outcome keeps the request busy for 1.5 s
+        result["r"] = s.request("POST", "/v1/payments", {"amount": 100, "currency": "MXN",
+                                                        "customer": {"email": "timeout@x.com"}},
+                                key=key)
+
+    th = threading.Thread(target=slow)
+    th.start()
+    time.sleep(0.3)
+    code = s.stop()
+    th.join()
+    assert code == 0
+    assert result["r"].status == 504 and result["r"].json["error"]["code"] == "provider_timeout"
