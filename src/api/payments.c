@@ -269,48 +269,79 @@ static enum perr_code audit_created(struct request *req, struct store_tx *tx, co
     return rc;
 }
 
-/* Records the payment the provider created, its audit record and event, in one transaction
- * that also stores the idempotent answer; answers 201 with it. */
+struct created {
+    struct request *req;
+    const char *id;
+    const struct payment_input *in;
+    const char *provider;
+    const struct provider_payment *pp;
+    json_t *body; /* the answer, once the transaction succeeded */
+};
+
+/* The transaction that records the payment the provider created: limits, the payment, its
+ * audit record and event, any state the provider already reported, and the idempotent
+ * answer. Runs on the store's writer. */
+static enum perr_code record_created_tx(struct store_tx *tx, void *arg, struct perr *err)
+{
+    struct created *c = arg;
+    struct request *req = c->req;
+    struct store_rows rows = {0};
+    enum perr_code rc = check_limits(tx, req->auth.tenant_id, c->in, true, err);
+    if (rc == PERR_OK) {
+        rc = insert_payment(req, tx, c->id, c->in, c->provider, c->pp, err);
+    }
+    if (rc == PERR_OK) {
+        rc = payment_load(tx, req->auth.tenant_id, c->id, &rows, err);
+    }
+    json_t *payment = rc == PERR_OK ? payment_json(&rows, 0) : NULL;
+    store_rows_free(&rows);
+    if (rc == PERR_OK) {
+        rc = audit_created(req, tx, c->id, payment, err);
+    }
+    if (rc == PERR_OK) {
+        rc = event_append(tx, req->auth.tenant_id, "payment.created", c->id, payment,
+                          req->request_id, err);
+    }
+    if (rc == PERR_OK && c->pp->status != PAYMENT_PENDING) {
+        struct change_ctx cc = {.app = req->app, .actor = req->auth.actor,
+                                .correlation_id = req->request_id, .cause = "api"};
+        bool changed;
+        json_decref(payment);
+        payment = NULL;
+        rc = payment_apply_provider(tx, &cc, req->auth.tenant_id, c->id, c->pp, &changed, err);
+        if (rc == PERR_OK) {
+            rc = payment_load(tx, req->auth.tenant_id, c->id, &rows, err);
+        }
+        if (rc == PERR_OK) {
+            payment = payment_json(&rows, 0);
+            store_rows_free(&rows);
+        }
+    }
+    if (rc == PERR_OK) {
+        rc = idempotency_store(req, tx, 201, payment, err);
+    }
+    if (rc != PERR_OK) {
+        json_decref(payment);
+        return rc;
+    }
+    c->body = payment;
+    return PERR_OK;
+}
+
+/* Records the payment the provider created and answers 201 with it. */
 static enum perr_code record_created(struct request *req, struct response *res, const char *id,
                                      const struct payment_input *in, const char *provider,
                                      const struct provider_payment *pp, struct perr *err)
 {
-    struct change_ctx c = {.app = req->app, .actor = req->auth.actor,
-                           .correlation_id = req->request_id, .cause = "api"};
-    struct store_tx tx;
-    struct store_rows rows = {0};
-    bool changed;
-    enum perr_code rc = store_tx_begin(req->app->store, STORE_TX_WRITE, &tx, err);
+    struct created c = {.req = req, .id = id, .in = in, .provider = provider, .pp = pp};
+    enum perr_code rc = store_write(req->app->store, record_created_tx, &c, err);
     if (rc != PERR_OK) {
+        req->idem.stored = false; /* the transaction that stored it did not commit */
+        json_decref(c.body);
         return rc;
     }
-    rc = check_limits(&tx, req->auth.tenant_id, in, true, err);
-    if (rc == PERR_OK) {
-        rc = insert_payment(req, &tx, id, in, provider, pp, err);
-    }
-    if (rc == PERR_OK) {
-        rc = payment_load(&tx, req->auth.tenant_id, id, &rows, err);
-    }
-    json_t *created = rc == PERR_OK ? payment_json(&rows, 0) : NULL;
-    store_rows_free(&rows);
-    if (rc == PERR_OK) {
-        rc = audit_created(req, &tx, id, created, err);
-    }
-    if (rc == PERR_OK) {
-        rc = event_append(&tx, req->auth.tenant_id, "payment.created", id, created,
-                          req->request_id, err);
-    }
-    if (rc == PERR_OK && pp->status != PAYMENT_PENDING) {
-        json_decref(created);
-        rc = payment_apply_provider(&tx, &c, req->auth.tenant_id, id, pp, &changed, err);
-        return api_commit_payment(req, &tx, res, rc, id, 201, err);
-    }
-    if (rc != PERR_OK) {
-        json_decref(created);
-        store_tx_rollback(&tx);
-        return rc;
-    }
-    return api_commit_respond(req, &tx, res, 201, created, err);
+    respond_json(res, 201, c.body);
+    return PERR_OK;
 }
 
 void api_payments_create(struct request *req, struct response *res)

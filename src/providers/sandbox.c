@@ -96,6 +96,34 @@ static void sleep_ms(long ms)
     }
 }
 
+struct sandbox_insert {
+    const struct provider_ctx *ctx;
+    const struct provider_payment_request *req;
+    enum outcome outcome;
+    const struct provider_payment *out;
+};
+
+/* The sandbox's own record of a new payment, and the job that will move it on. */
+static enum perr_code insert_tx(struct store_tx *tx, void *arg, struct perr *err)
+{
+    const struct sandbox_insert *si = arg;
+    const struct provider_payment *out = si->out;
+    enum perr_code rc = store_exec(
+        tx,
+        "INSERT INTO sandbox_payments (" SANDBOX_COLUMNS ")"
+        " VALUES (?, ?, ?, ?, 'pending', '', ?, 0, ?, ?)",
+        SQL_PARAMS(SV_T(out->id), SV_T(account_of(si->ctx)), SV_I(si->req->amount),
+                   SV_T(si->req->currency->code), SV_I(out->fee), SV_T(si->req->payment_id),
+                   SV_I(time_now_unix_us())),
+        NULL, err);
+    if (rc == PERR_OK && si->outcome != OUT_PENDING) {
+        const char *to = si->outcome == OUT_REJECT ? "rejected" : "approved";
+        const char *then = si->outcome == OUT_CHARGEBACK ? "charged_back" : NULL;
+        rc = schedule(tx, si->ctx, out->id, to, then, si->ctx->app->cfg->sandbox_delay_ms, err);
+    }
+    return rc;
+}
+
 static enum perr_code insert_payment(const struct provider_ctx *ctx,
                                      const struct provider_payment_request *req,
                                      enum outcome outcome, struct provider_payment *out,
@@ -105,6 +133,7 @@ static enum perr_code insert_payment(const struct provider_ctx *ctx,
     id_new("sbx", out->id);
     out->status = PAYMENT_PENDING;
     out->amount = req->amount;
+    str_copy(out->currency, sizeof(out->currency), req->currency->code);
     out->has_fee = true;
     out->fee = money_fee_bps(req->amount, SANDBOX_FEE_BPS);
     str_copy(out->external_reference, sizeof(out->external_reference), req->payment_id);
@@ -112,24 +141,8 @@ static enum perr_code insert_payment(const struct provider_ctx *ctx,
                          cfg->public_url, out->id) >= sizeof(out->checkout_url)) {
         out->checkout_url[0] = '\0';
     }
-    struct store_tx tx;
-    enum perr_code rc = store_tx_begin(ctx->app->store, STORE_TX_WRITE, &tx, err);
-    if (rc != PERR_OK) {
-        return rc;
-    }
-    rc = store_exec(&tx,
-                    "INSERT INTO sandbox_payments (" SANDBOX_COLUMNS ")"
-                    " VALUES (?, ?, ?, ?, 'pending', '', ?, 0, ?, ?)",
-                    SQL_PARAMS(SV_T(out->id), SV_T(account_of(ctx)), SV_I(req->amount),
-                               SV_T(req->currency->code), SV_I(out->fee), SV_T(req->payment_id),
-                               SV_I(time_now_unix_us())),
-                    NULL, err);
-    if (rc == PERR_OK && outcome != OUT_PENDING) {
-        const char *to = outcome == OUT_REJECT ? "rejected" : "approved";
-        const char *then = outcome == OUT_CHARGEBACK ? "charged_back" : NULL;
-        rc = schedule(&tx, ctx, out->id, to, then, cfg->sandbox_delay_ms, err);
-    }
-    rc = store_tx_finish(&tx, rc, err);
+    struct sandbox_insert si = {.ctx = ctx, .req = req, .outcome = outcome, .out = out};
+    enum perr_code rc = store_write(ctx->app->store, insert_tx, &si, err);
     if (rc == PERR_OK && outcome != OUT_PENDING) {
         jobs_notify(ctx->app->jobs);
     }

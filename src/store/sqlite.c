@@ -35,6 +35,16 @@ struct batch_member {
 
 #define BATCH_MAX_MEMBERS 64
 
+struct write_item {
+    enum perr_code (*fn)(struct store_tx *tx, void *ctx, struct perr *err);
+    void *ctx;
+    struct perr *err;
+    struct store *st;
+    enum perr_code result;
+    bool done;
+    struct write_item *next;
+};
+
 struct store_backend {
     char *path;
     ino_t inode;
@@ -51,6 +61,14 @@ struct store_backend {
     bool batch_open;            /* BEGIN issued, COMMIT not yet */
     size_t nfinished;           /* members of the open batch waiting for its commit */
     struct batch_member *finished[BATCH_MAX_MEMBERS];
+    /* The writer thread: runs queued write functions back to back in the open batch. */
+    pthread_t writer_thread;
+    pthread_mutex_t queue_lock;
+    pthread_cond_t queue_ready;
+    pthread_cond_t queue_done;
+    struct write_item *queue_head;
+    struct write_item **queue_tail;
+    bool writer_stopping;
     /* Counters for the shutdown report (guarded by write_lock). */
     uint64_t stat_members;
     uint64_t stat_commits;
@@ -105,8 +123,22 @@ static void unlock_writer(struct store_backend *b)
     pthread_mutex_unlock(&b->write_lock);
 }
 
+static void *writer_loop(void *arg);
+
+static void stop_writer(struct store_backend *b)
+{
+    pthread_mutex_lock(&b->queue_lock);
+    b->writer_stopping = true;
+    pthread_cond_signal(&b->queue_ready);
+    pthread_mutex_unlock(&b->queue_lock);
+    pthread_join(b->writer_thread, NULL);
+}
+
 static void sqlite_close(struct store_backend *b)
 {
+    if (b->queue_tail) {
+        stop_writer(b);
+    }
     if (b->stat_members) {
         log_emit(LOG_INFO, "store write statistics",
                  json_pack("{s:I, s:I, s:I}", "write_transactions", (json_int_t)b->stat_members,
@@ -126,15 +158,29 @@ static void sqlite_close(struct store_backend *b)
     pthread_cond_destroy(&b->pool_cond);
     pthread_mutex_destroy(&b->write_lock);
     pthread_mutex_destroy(&b->waiters_lock);
+    pthread_mutex_destroy(&b->queue_lock);
+    pthread_cond_destroy(&b->queue_ready);
+    pthread_cond_destroy(&b->queue_done);
     pthread_cond_destroy(&b->batch_done);
     free(b->conns);
     free(b->path);
     free(b);
 }
 
+/* Each connection is used by one thread at a time (the pool and the writer see to it), so
+ * SQLite's own per-connection mutexes are not needed; and its memory statistics, which take
+ * a global mutex around every allocation, are turned off. Must precede sqlite3_initialize. */
+static void configure_sqlite(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static enum perr_code sqlite_open(const char *location, int nconns, struct store_backend **out,
                                   struct perr *err)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, configure_sqlite);
     PASSERT(nconns > 0 && nconns <= LIMIT_STORE_CONNS);
     struct store_backend *b = xcalloc(1, sizeof(*b));
     b->path = xstrdup(location);
@@ -145,6 +191,9 @@ static enum perr_code sqlite_open(const char *location, int nconns, struct store
     pthread_mutex_init(&b->write_lock, NULL);
     pthread_mutex_init(&b->waiters_lock, NULL);
     pthread_cond_init(&b->batch_done, NULL);
+    pthread_mutex_init(&b->queue_lock, NULL);
+    pthread_cond_init(&b->queue_ready, NULL);
+    pthread_cond_init(&b->queue_done, NULL);
     enum perr_code rc = open_conn(b, &b->writer, err);
     for (int i = 0; i < nconns && rc == PERR_OK; i++) {
         rc = open_conn(b, &b->conns[i], err);
@@ -157,6 +206,9 @@ static enum perr_code sqlite_open(const char *location, int nconns, struct store
     if (stat(location, &st) == 0) {
         b->inode = st.st_ino;
     }
+    b->queue_tail = &b->queue_head;
+    PASSERT(pthread_create(&b->writer_thread, NULL, writer_loop, b) == 0);
+    pthread_setname_np(b->writer_thread, "store-writer");
     *out = b;
     return PERR_OK;
 }
@@ -205,7 +257,7 @@ static int exec_sql(struct store_conn *c, const char *sql)
 }
 
 /* With write_lock held: commits the open batch and hands every waiting member the result. */
-static void commit_batch(struct store_backend *b)
+static enum perr_code commit_batch(struct store_backend *b)
 {
     enum perr_code result = PERR_OK;
     int rc = exec_sql(&b->writer, "COMMIT");
@@ -223,6 +275,7 @@ static void commit_batch(struct store_backend *b)
     b->nfinished = 0;
     b->batch_open = false;
     pthread_cond_broadcast(&b->batch_done);
+    return result;
 }
 
 static int queued_writers(struct store_backend *b)
@@ -243,17 +296,22 @@ static void maybe_commit(struct store_backend *b)
     }
 }
 
-static enum perr_code begin_write(struct store_backend *b, struct perr *err)
+static void lock_writer(struct store_backend *b)
 {
     pthread_mutex_lock(&b->waiters_lock);
     b->write_waiters++;
     pthread_mutex_unlock(&b->waiters_lock);
     pthread_mutex_lock(&b->write_lock);
     b->held_since_us = time_monotonic_us();
-    b->stat_members++;
     pthread_mutex_lock(&b->waiters_lock);
     b->write_waiters--;
     pthread_mutex_unlock(&b->waiters_lock);
+}
+
+/* With write_lock held: opens the batch when needed and a savepoint for one member. */
+static int open_member(struct store_backend *b)
+{
+    b->stat_members++;
     if (b->batch_open && sqlite3_get_autocommit(b->writer.db)) {
         commit_batch(b); /* SQLite ended the batch on an error: report it to its members */
     }
@@ -262,9 +320,13 @@ static enum perr_code begin_write(struct store_backend *b, struct perr *err)
         rc = exec_sql(&b->writer, "BEGIN IMMEDIATE");
         b->batch_open = rc == SQLITE_OK;
     }
-    if (rc == SQLITE_OK) {
-        rc = exec_sql(&b->writer, "SAVEPOINT member");
-    }
+    return rc == SQLITE_OK ? exec_sql(&b->writer, "SAVEPOINT member") : rc;
+}
+
+static enum perr_code begin_write(struct store_backend *b, struct perr *err)
+{
+    lock_writer(b);
+    int rc = open_member(b);
     if (rc != SQLITE_OK) {
         enum perr_code code = db_error(b->writer.db, rc, "begin", err);
         maybe_commit(b);
@@ -345,6 +407,86 @@ static void sqlite_rollback(struct store_backend *b, struct store_conn *c)
     rollback_member(b);
     maybe_commit(b);
     unlock_writer(b);
+}
+
+/* One queued write function as a member of the open batch. */
+static enum perr_code run_item(struct store_backend *b, struct write_item *it)
+{
+    int rc = open_member(b);
+    if (rc != SQLITE_OK) {
+        return db_error(b->writer.db, rc, "begin", it->err);
+    }
+    struct store_tx tx = {.store = it->st, .conn = &b->writer, .kind = STORE_TX_WRITE};
+    enum perr_code result = it->fn(&tx, it->ctx, it->err);
+    if (result == PERR_OK) {
+        rc = exec_sql(&b->writer, "RELEASE member");
+        result = rc == SQLITE_OK ? PERR_OK : db_error(b->writer.db, rc, "release", it->err);
+    }
+    if (result != PERR_OK) {
+        rollback_member(b);
+    }
+    return result;
+}
+
+/* Runs a round of queued write functions back to back in one batch and commits it. */
+static void run_round(struct store_backend *b, struct write_item *items)
+{
+    lock_writer(b);
+    bool any_ok = false;
+    for (struct write_item *it = items; it; it = it->next) {
+        it->result = run_item(b, it);
+        any_ok |= it->result == PERR_OK;
+    }
+    enum perr_code committed = b->batch_open ? commit_batch(b) : PERR_OK;
+    for (struct write_item *it = items; any_ok && committed != PERR_OK && it; it = it->next) {
+        if (it->result == PERR_OK) {
+            it->result = perr_set(it->err, committed, NULL, NULL);
+        }
+    }
+    unlock_writer(b);
+}
+
+static void *writer_loop(void *arg)
+{
+    struct store_backend *b = arg;
+    pthread_mutex_lock(&b->queue_lock);
+    for (;;) {
+        while (!b->queue_head && !b->writer_stopping) {
+            pthread_cond_wait(&b->queue_ready, &b->queue_lock);
+        }
+        if (!b->queue_head) {
+            break;
+        }
+        struct write_item *items = b->queue_head;
+        b->queue_head = NULL;
+        b->queue_tail = &b->queue_head;
+        pthread_mutex_unlock(&b->queue_lock);
+        run_round(b, items);
+        pthread_mutex_lock(&b->queue_lock);
+        for (struct write_item *it = items, *next; it; it = next) {
+            next = it->next; /* read before done: the item lives on its caller's stack */
+            it->done = true;
+        }
+        pthread_cond_broadcast(&b->queue_done);
+    }
+    pthread_mutex_unlock(&b->queue_lock);
+    return NULL;
+}
+
+static enum perr_code sqlite_write(struct store_backend *b, struct store *st,
+                                   enum perr_code (*fn)(struct store_tx *, void *, struct perr *),
+                                   void *ctx, struct perr *err)
+{
+    struct write_item it = {.fn = fn, .ctx = ctx, .err = err, .st = st};
+    pthread_mutex_lock(&b->queue_lock);
+    *b->queue_tail = &it;
+    b->queue_tail = &it.next;
+    pthread_cond_signal(&b->queue_ready);
+    while (!it.done) {
+        pthread_cond_wait(&b->queue_done, &b->queue_lock);
+    }
+    pthread_mutex_unlock(&b->queue_lock);
+    return it.result;
 }
 
 static uint32_t hash_sql(const char *s)
@@ -498,4 +640,5 @@ const struct store_ops store_sqlite_ops = {
     .exec = sqlite_exec,
     .exec_script = sqlite_exec_script,
     .ping = sqlite_ping,
+    .write = sqlite_write,
 };

@@ -71,6 +71,11 @@ void store_tx_rollback(struct store_tx *tx)
     tx->conn = NULL;
 }
 
+enum perr_code store_write(struct store *st, store_write_fn fn, void *ctx, struct perr *err)
+{
+    return st->ops->write(st->backend, st, fn, ctx, err);
+}
+
 enum perr_code store_tx_finish(struct store_tx *tx, enum perr_code rc, struct perr *err)
 {
     if (rc != PERR_OK) {

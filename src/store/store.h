@@ -40,6 +40,8 @@ struct store_rows {
 
 struct store_backend;
 struct store_conn;
+struct store;
+struct store_tx;
 
 struct store_ops {
     const char *name;
@@ -63,6 +65,11 @@ struct store_ops {
     enum perr_code (*exec_script)(struct store_conn *c, const char *sql, struct perr *err);
     /* Cheap liveness check of the storage itself. */
     enum perr_code (*ping)(struct store_backend *b, struct perr *err);
+    /* Runs fn in a write transaction on the backend's writer, returning once it is durable
+     * (or rolled back when fn fails). fn must not begin transactions of its own. */
+    enum perr_code (*write)(struct store_backend *b, struct store *st,
+                            enum perr_code (*fn)(struct store_tx *tx, void *ctx, struct perr *err),
+                            void *ctx, struct perr *err);
 };
 
 extern const struct store_ops store_sqlite_ops;
@@ -90,6 +97,13 @@ enum perr_code store_tx_begin(struct store *st, enum store_tx_kind kind, struct 
 enum perr_code store_tx_commit(struct store_tx *tx, struct perr *err) WARN_UNUSED;
 /* Rolls back and returns the connection; does nothing for a finished transaction. */
 void store_tx_rollback(struct store_tx *tx);
+
+/* A write transaction as a function: fn runs with tx open and returns PERR_OK to commit or
+ * an error to roll back. The backend may run many such functions, from many threads, back to
+ * back in one batch on its writer thread: the hot write paths use this form. */
+typedef enum perr_code (*store_write_fn)(struct store_tx *tx, void *ctx, struct perr *err);
+enum perr_code store_write(struct store *st, store_write_fn fn, void *ctx, struct perr *err)
+    WARN_UNUSED;
 
 /* Commits when rc is PERR_OK, otherwise rolls back; returns the outcome. */
 enum perr_code store_tx_finish(struct store_tx *tx, enum perr_code rc, struct perr *err)
