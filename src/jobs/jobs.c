@@ -94,32 +94,39 @@ static bool any_due(struct jobs *j, int64_t now)
 }
 
 /* Claims up to JOBS_CLAIM_BATCH due jobs (queued and due, or running with an expired lease). */
-static enum perr_code claim(struct jobs *j, struct store_rows *rows, struct perr *err)
+struct claim {
+    int64_t now_us;
+    struct store_rows *rows;
+};
+
+static enum perr_code claim_tx(struct store_tx *tx, void *arg, struct perr *err)
 {
-    struct store_tx tx;
-    int64_t now = time_now_unix_us();
-    *rows = (struct store_rows){0};
-    if (!any_due(j, now)) {
-        return PERR_OK;
-    }
-    enum perr_code rc = store_tx_begin(j->app->store, STORE_TX_WRITE, &tx, err);
-    if (rc != PERR_OK) {
-        return rc;
-    }
-    rc = store_exec(&tx,
-                    "SELECT id, tenant_id, kind, payload, correlation_id, attempts FROM jobs"
-                    " WHERE state IN ('queued', 'running') AND run_after_us <= ?"
-                    " ORDER BY run_after_us LIMIT ?",
-                    SQL_PARAMS(SV_I(now), SV_I(JOBS_CLAIM_BATCH)), rows, err);
-    for (size_t i = 0; rc == PERR_OK && i < rows->nrows; i++) {
-        rc = store_exec(&tx,
+    struct claim *c = arg;
+    enum perr_code rc = store_exec(tx,
+                                   "SELECT id, tenant_id, kind, payload, correlation_id, attempts"
+                                   " FROM jobs WHERE state IN ('queued', 'running')"
+                                   " AND run_after_us <= ? ORDER BY run_after_us LIMIT ?",
+                                   SQL_PARAMS(SV_I(c->now_us), SV_I(JOBS_CLAIM_BATCH)), c->rows,
+                                   err);
+    for (size_t i = 0; rc == PERR_OK && i < c->rows->nrows; i++) {
+        rc = store_exec(tx,
                         "UPDATE jobs SET state = 'running', attempts = attempts + 1,"
                         " run_after_us = ? WHERE id = ?",
-                        SQL_PARAMS(SV_I(now + JOBS_LEASE_MS * 1000),
-                                   SV_T(store_rows_get(rows, i, 0))),
+                        SQL_PARAMS(SV_I(c->now_us + JOBS_LEASE_MS * 1000),
+                                   SV_T(store_rows_get(c->rows, i, 0))),
                         NULL, err);
     }
-    rc = store_tx_finish(&tx, rc, err);
+    return rc;
+}
+
+static enum perr_code claim(struct jobs *j, struct store_rows *rows, struct perr *err)
+{
+    struct claim c = {.now_us = time_now_unix_us(), .rows = rows};
+    *rows = (struct store_rows){0};
+    if (!any_due(j, c.now_us)) {
+        return PERR_OK;
+    }
+    enum perr_code rc = store_write(j->app->store, claim_tx, &c, err);
     if (rc != PERR_OK) {
         store_rows_free(rows);
     }
@@ -159,26 +166,35 @@ static void judge(const struct jobs *j, const struct job *job, const struct job_
 
 /* Records the outcomes of a batch in one transaction. If it fails, the jobs' leases expire
  * (or the next start requeues them) and they run again: job handlers are idempotent. */
-static void record_outcomes(struct jobs *j, const struct outcome *outs, size_t n)
+struct outcomes {
+    const struct outcome *outs;
+    size_t n;
+};
+
+static enum perr_code outcomes_tx(struct store_tx *tx, void *arg, struct perr *err)
 {
-    struct store_tx tx;
-    struct perr err;
+    const struct outcomes *o = arg;
     char now[RFC3339_BYTES];
     time_format_rfc3339_us(time_now_unix_us(), now);
-    if (n == 0 || store_tx_begin(j->app->store, STORE_TX_WRITE, &tx, &err) != PERR_OK) {
-        return;
-    }
     enum perr_code rc = PERR_OK;
-    for (size_t i = 0; i < n && rc == PERR_OK; i++) {
-        rc = store_exec(&tx,
+    for (size_t i = 0; i < o->n && rc == PERR_OK; i++) {
+        const struct outcome *out = &o->outs[i];
+        rc = store_exec(tx,
                         "UPDATE jobs SET state = ?, run_after_us = ?, last_error = ?,"
                         " max_attempts = ?, updated = ? WHERE id = ?",
-                        SQL_PARAMS(SV_T(outs[i].state), SV_I(outs[i].run_after_us),
-                                   SV_T(outs[i].error[0] ? outs[i].error : NULL),
-                                   SV_I(outs[i].max_attempts), SV_T(now), SV_T(outs[i].id)),
-                        NULL, &err);
+                        SQL_PARAMS(SV_T(out->state), SV_I(out->run_after_us),
+                                   SV_T(out->error[0] ? out->error : NULL),
+                                   SV_I(out->max_attempts), SV_T(now), SV_T(out->id)),
+                        NULL, err);
     }
-    if (store_tx_finish(&tx, rc, &err) != PERR_OK) {
+    return rc;
+}
+
+static void record_outcomes(struct jobs *j, const struct outcome *outs, size_t n)
+{
+    struct outcomes o = {.outs = outs, .n = n};
+    struct perr err;
+    if (n > 0 && store_write(j->app->store, outcomes_tx, &o, &err) != PERR_OK) {
         log_msg(LOG_WARN, "job outcomes not recorded (they will run again): %s", err.message);
     }
 }

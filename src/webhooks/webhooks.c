@@ -243,38 +243,53 @@ bool webhook_source_allowed(const struct request *req, const struct provider_acc
     return false;
 }
 
+struct inbox_entry {
+    struct request *req;
+    const char *provider;
+    const char *tenant_id;
+    const char *account;
+    const char *event_id;
+    bool duplicate;
+};
+
+/* The inbox row and, when the provider has a connector, the job that will process it. A
+ * duplicate event id is not an error: nothing is written and the caller answers 200. */
+static enum perr_code inbox_tx(struct store_tx *tx, void *arg, struct perr *err)
+{
+    struct inbox_entry *e = arg;
+    char now[RFC3339_BYTES];
+    time_format_rfc3339_us(time_now_unix_us(), now);
+    enum perr_code rc = store_exec(
+        tx,
+        "INSERT INTO webhook_inbox (provider, account, event_id, tenant_id, body, state,"
+        " received) VALUES (?, ?, ?, ?, ?, 'received', ?)",
+        SQL_PARAMS(SV_T(e->provider), SV_T(e->account), SV_T(e->event_id), SV_T(e->tenant_id),
+                   SV_T(buf_str(&e->req->body)), SV_T(now)),
+        NULL, err);
+    if (rc == PERR_CONFLICT) {
+        e->duplicate = true;
+        return PERR_OK;
+    }
+    if (rc == PERR_OK && provider_find(e->provider)) {
+        /* Without a connector yet the event waits in the inbox, verified and durable. */
+        json_t *payload = json_pack("{s:s, s:s, s:s}", "provider", e->provider, "account",
+                                    e->account, "event_id", e->event_id);
+        rc = jobs_enqueue(tx, webhook_job_kind.name, e->tenant_id, payload, 0,
+                          e->req->request_id, err);
+        json_decref(payload);
+    }
+    return rc;
+}
+
 enum perr_code webhook_inbox_commit(struct request *req, const char *provider,
                                     const char *tenant_id, const char *event_id,
                                     bool *duplicate, struct perr *err)
 {
-    const char *account = tenant_id ? tenant_id : "platform";
-    char now[RFC3339_BYTES];
-    time_format_rfc3339_us(time_now_unix_us(), now);
-    struct store_tx tx;
-    *duplicate = false;
-    enum perr_code rc = store_tx_begin(req->app->store, STORE_TX_WRITE, &tx, err);
-    if (rc != PERR_OK) {
-        return rc;
-    }
-    rc = store_exec(&tx,
-                    "INSERT INTO webhook_inbox (provider, account, event_id, tenant_id, body,"
-                    " state, received) VALUES (?, ?, ?, ?, ?, 'received', ?)",
-                    SQL_PARAMS(SV_T(provider), SV_T(account), SV_T(event_id), SV_T(tenant_id),
-                               SV_T(buf_str(&req->body)), SV_T(now)),
-                    NULL, err);
-    if (rc == PERR_CONFLICT) {
-        store_tx_rollback(&tx);
-        *duplicate = true;
-        return PERR_OK;
-    }
-    if (rc == PERR_OK && provider_find(provider)) {
-        /* Without a connector yet the event waits in the inbox, verified and durable. */
-        json_t *payload = json_pack("{s:s, s:s, s:s}", "provider", provider, "account", account,
-                                    "event_id", event_id);
-        rc = jobs_enqueue(&tx, webhook_job_kind.name, tenant_id, payload, 0, req->request_id, err);
-        json_decref(payload);
-    }
-    return store_tx_finish(&tx, rc, err);
+    struct inbox_entry e = {.req = req, .provider = provider, .tenant_id = tenant_id,
+                            .account = tenant_id ? tenant_id : "platform", .event_id = event_id};
+    enum perr_code rc = store_write(req->app->store, inbox_tx, &e, err);
+    *duplicate = e.duplicate;
+    return rc;
 }
 
 /* --- processing --------------------------------------------------------------------------- */
@@ -330,33 +345,47 @@ static enum perr_code find_payment(struct store_tx *tx, const char *provider, co
     return rc;
 }
 
+struct applied_event {
+    struct app *app;
+    const struct job *job;
+    const char *provider;
+    const char *account;
+    const char *event_id;
+    const struct provider_event *ev;
+};
+
+/* The event's effect on its payment, and the inbox row marked processed, together. */
+static enum perr_code apply_event_tx(struct store_tx *tx, void *arg, struct perr *err)
+{
+    const struct applied_event *a = arg;
+    char tenant[LIMIT_ID_BYTES], id[LIMIT_ID_BYTES], actor[48], now[RFC3339_BYTES];
+    snprintf(actor, sizeof(actor), "provider:%s", a->provider);
+    time_format_rfc3339_us(time_now_unix_us(), now);
+    struct change_ctx c = {.app = a->app, .actor = actor, .correlation_id = a->job->correlation_id,
+                           .cause = "webhook"};
+    bool changed = false;
+    enum perr_code rc = find_payment(tx, a->provider, a->account, a->ev->payment_ref, tenant, id,
+                                     err);
+    if (rc == PERR_OK) {
+        rc = payment_apply_provider(tx, &c, tenant, id, &a->ev->payment, &changed, err);
+    }
+    if (rc == PERR_OK) {
+        rc = store_exec(tx, "UPDATE webhook_inbox SET state = 'processed', processed = ?,"
+                            " tenant_id = ? WHERE provider = ? AND account = ? AND event_id = ?",
+                        SQL_PARAMS(SV_T(now), SV_T(tenant), SV_T(a->provider), SV_T(a->account),
+                                   SV_T(a->event_id)),
+                        NULL, err);
+    }
+    return rc;
+}
+
 static enum perr_code apply_event(struct app *app, const struct job *job, const char *provider,
                                   const char *account, const char *event_id,
                                   const struct provider_event *ev, struct perr *err)
 {
-    char tenant[LIMIT_ID_BYTES], id[LIMIT_ID_BYTES], actor[48], now[RFC3339_BYTES];
-    snprintf(actor, sizeof(actor), "provider:%s", provider);
-    time_format_rfc3339_us(time_now_unix_us(), now);
-    struct change_ctx c = {.app = app, .actor = actor, .correlation_id = job->correlation_id,
-                           .cause = "webhook"};
-    struct store_tx tx;
-    bool changed = false;
-    enum perr_code rc = store_tx_begin(app->store, STORE_TX_WRITE, &tx, err);
-    if (rc != PERR_OK) {
-        return rc;
-    }
-    rc = find_payment(&tx, provider, account, ev->payment_ref, tenant, id, err);
-    if (rc == PERR_OK) {
-        rc = payment_apply_provider(&tx, &c, tenant, id, &ev->payment, &changed, err);
-    }
-    if (rc == PERR_OK) {
-        rc = store_exec(&tx, "UPDATE webhook_inbox SET state = 'processed', processed = ?,"
-                             " tenant_id = ? WHERE provider = ? AND account = ? AND event_id = ?",
-                        SQL_PARAMS(SV_T(now), SV_T(tenant), SV_T(provider), SV_T(account),
-                                   SV_T(event_id)),
-                        NULL, err);
-    }
-    return store_tx_finish(&tx, rc, err);
+    struct applied_event a = {.app = app, .job = job, .provider = provider, .account = account,
+                              .event_id = event_id, .ev = ev};
+    return store_write(app->store, apply_event_tx, &a, err);
 }
 
 static enum perr_code process(struct app *app, const struct job *job, struct perr *err)
