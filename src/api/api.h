@@ -39,6 +39,10 @@ void api_audit_verify(struct request *req, struct response *res);
 /* ?limit= and ?starting_after= of a list endpoint; false after answering 400. */
 bool api_list_params(struct request *req, struct response *res, int64_t *limit,
                      const char **starting_after);
+/* Adds `cond` (one '?') for the RFC 3339 time in ?param= when present, written as stored
+ * (with microseconds when micro). False after answering 400 for a malformed time. */
+bool api_time_filter(struct request *req, struct response *res, struct sql_query *q,
+                     const char *param, const char *cond, bool micro);
 /* {"object": "list", "data": data (consumed), "has_more": has_more}. */
 json_t *api_list_json(json_t *data, bool has_more);
 /* True when the caller may see tenant_id's objects: the admin on the platform sees every

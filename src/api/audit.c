@@ -27,25 +27,6 @@ static const char *scope_chain(const struct request *req)
     return req->auth.tenant_id[0] ? req->auth.tenant_id : request_query(req, "chain_id");
 }
 
-static bool add_time_filter(struct request *req, struct response *res, struct sql_query *q,
-                            const char *param, const char *cond)
-{
-    const char *v = request_query(req, param);
-    int64_t us;
-    if (!v) {
-        return true;
-    }
-    if (!time_parse_rfc3339(v, &us)) {
-        respond_fail(res, PERR_PARAM_INVALID, param,
-                     "%s must be an RFC 3339 UTC time like 2026-01-31T12:00:00Z.", param);
-        return false;
-    }
-    char canon[RFC3339_BYTES];
-    time_format_rfc3339_us(us, canon);
-    sql_where(q, cond, SV_T(sql_keep(q, canon)));
-    return true;
-}
-
 static bool add_filters(struct request *req, struct response *res, struct sql_query *q)
 {
     static const char *const exact[][2] = {
@@ -62,8 +43,8 @@ static bool add_filters(struct request *req, struct response *res, struct sql_qu
             sql_where(q, exact[i][1], SV_T(v));
         }
     }
-    return add_time_filter(req, res, q, "created_gte", "created >= ?") &&
-           add_time_filter(req, res, q, "created_lt", "created < ?");
+    return api_time_filter(req, res, q, "created_gte", "created >= ?", true) &&
+           api_time_filter(req, res, q, "created_lt", "created < ?", true);
 }
 
 /* Rows come newest first: (created desc, chain_id, seq desc); the cursor continues after

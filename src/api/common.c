@@ -1,6 +1,7 @@
 #include <errno.h>
 
 #include "api/api.h"
+#include "core/timeutil.h"
 #include "http/idempotency.h"
 
 bool api_list_params(struct request *req, struct response *res, int64_t *limit,
@@ -24,6 +25,29 @@ bool api_list_params(struct request *req, struct response *res, int64_t *limit,
         respond_fail(res, PERR_PARAM_INVALID, "starting_after", "starting_after must be an object id.");
         return false;
     }
+    return true;
+}
+
+bool api_time_filter(struct request *req, struct response *res, struct sql_query *q,
+                     const char *param, const char *cond, bool micro)
+{
+    const char *v = request_query(req, param);
+    int64_t us;
+    if (!v) {
+        return true;
+    }
+    if (!time_parse_rfc3339(v, &us)) {
+        respond_fail(res, PERR_PARAM_INVALID, param,
+                     "%s must be an RFC 3339 UTC time like 2026-01-31T12:00:00Z.", param);
+        return false;
+    }
+    char canon[RFC3339_BYTES];
+    if (micro) {
+        time_format_rfc3339_us(us, canon);
+    } else {
+        time_format_rfc3339(us, canon);
+    }
+    sql_where(q, cond, SV_T(sql_keep(q, canon)));
     return true;
 }
 

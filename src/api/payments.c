@@ -397,25 +397,6 @@ void api_payments_get(struct request *req, struct response *res)
     store_rows_free(&rows);
 }
 
-static bool add_created_filter(struct request *req, struct response *res, struct sql_query *q,
-                               const char *param, const char *cond)
-{
-    const char *v = request_query(req, param);
-    int64_t us;
-    if (!v) {
-        return true;
-    }
-    if (!time_parse_rfc3339(v, &us)) {
-        respond_fail(res, PERR_PARAM_INVALID, param,
-                     "%s must be an RFC 3339 UTC time like 2026-01-31T12:00:00Z.", param);
-        return false;
-    }
-    char canon[RFC3339_BYTES];
-    time_format_rfc3339(us, canon);
-    sql_where(q, cond, SV_T(sql_keep(q, canon)));
-    return true;
-}
-
 static bool add_list_filters(struct request *req, struct response *res, struct sql_query *q)
 {
     const char *status = request_query(req, "status");
@@ -433,8 +414,8 @@ static bool add_list_filters(struct request *req, struct response *res, struct s
     if (provider) {
         sql_where(q, "provider = ?", SV_T(provider));
     }
-    return add_created_filter(req, res, q, "created_gte", "created >= ?") &&
-           add_created_filter(req, res, q, "created_lt", "created < ?");
+    return api_time_filter(req, res, q, "created_gte", "created >= ?", false) &&
+           api_time_filter(req, res, q, "created_lt", "created < ?", false);
 }
 
 void api_payments_list(struct request *req, struct response *res)

@@ -205,25 +205,8 @@ void api_tenants_list(struct request *req, struct response *res)
         sql_where(&q, "status = ?", SV_T(status));
     }
     sql_append(&q, " ORDER BY id DESC LIMIT ?", (struct sv[]){SV_I(limit + 1)}, 1);
-    struct perr err;
-    struct store_tx tx;
-    struct store_rows rows = {0};
-    enum perr_code rc = store_tx_begin(req->app->store, STORE_TX_READ, &tx, &err);
-    if (rc == PERR_OK) {
-        rc = store_exec_query(&tx, &q, &rows, &err);
-        store_tx_rollback(&tx);
-    }
+    api_respond_list(req, res, &q, limit, tenant_json);
     sql_release(&q);
-    if (rc != PERR_OK) {
-        respond_error(res, &err);
-        return;
-    }
-    json_t *data = json_array();
-    for (size_t i = 0; i < rows.nrows && (int64_t)i < limit; i++) {
-        json_array_append_new(data, tenant_json(&rows, i));
-    }
-    respond_json(res, 200, api_list_json(data, (int64_t)rows.nrows > limit));
-    store_rows_free(&rows);
 }
 
 /* A tenant key may rename its own tenant; everything else is the operator's. */

@@ -1,9 +1,15 @@
 /* The SQLite backend: one database file in WAL mode, synchronous=FULL, foreign keys on.
- * Readers use a pool of connections and run in parallel on WAL snapshots. Writers share one
- * connection and are group-committed: each write transaction is a SAVEPOINT inside a batch
- * transaction; when it ends and another writer is already queued, it leaves the COMMIT to
- * that writer and waits; the last writer in line commits the whole batch with one fsync and
- * wakes every member with the outcome. A member's rollback undoes only its own savepoint. */
+ * Readers use a pool of connections and run in parallel on WAL snapshots. Writes share one
+ * connection and are group-committed, in two ways that share one batch:
+ * - store_write: the caller hands over a function; the writer thread runs whatever functions
+ *   are queued back to back, each in its own SAVEPOINT, commits the batch with one fsync and
+ *   wakes their callers. The hot paths (payments, webhooks, jobs) take this way: no lock is
+ *   handed from thread to thread per transaction.
+ * - store_tx_begin(WRITE): the caller runs its statements under the write lock, in a
+ *   SAVEPOINT of the open batch; when it ends and another writer is queued it leaves the
+ *   COMMIT to that writer and waits; the last one in line commits the batch.
+ * Either way a member's failure undoes only its own savepoint, and nobody is answered before
+ * the batch that holds its change is committed. */
 #include <pthread.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
