@@ -14,7 +14,7 @@ struct app {
     uint8_t admin_key_sha256[SHA256_BYTES];
     uint8_t audit_key[SHA256_BYTES]; /* derived from the master key; authenticates the trail */
     uint8_t sandbox_webhook_key[SHA256_BYTES]; /* the sandbox's per-installation secret */
-    uint8_t secrets_key[SHA256_BYTES]; /* seals provider credentials and webhook secrets */
+    uint8_t secrets_key[SHA256_BYTES];         /* seals provider credentials and webhook secrets */
     struct jobs *jobs;
     const struct route *routes;
     size_t nroutes;

@@ -3,8 +3,8 @@
 #include "api/api.h"
 #include "core/timeutil.h"
 
-#define AUDIT_COLUMNS                                                                          \
-    "id, chain_id, seq, prev_hash, hash, created, correlation_id, actor, tenant_id, action,"   \
+#define AUDIT_COLUMNS                                                                              \
+    "id, chain_id, seq, prev_hash, hash, created, correlation_id, actor, tenant_id, action,"       \
     " entity_type, entity_id, changes"
 
 static json_t *record_json(const struct store_rows *r, size_t i)
@@ -14,10 +14,10 @@ static json_t *record_json(const struct store_rows *r, size_t i)
                      "id", store_rows_get(r, i, 0), "object", "audit_record", "chain_id",
                      store_rows_get(r, i, 1), "seq", (json_int_t)store_rows_int(r, i, 2),
                      "prev_hash", store_rows_get(r, i, 3), "hash", store_rows_get(r, i, 4),
-                     "created", store_rows_get(r, i, 5), "correlation_id",
-                     store_rows_get(r, i, 6), "actor", store_rows_get(r, i, 7), "tenant_id",
-                     store_rows_get(r, i, 8), "action", store_rows_get(r, i, 9), "entity_type",
-                     store_rows_get(r, i, 10), "entity_id", store_rows_get(r, i, 11), "changes",
+                     "created", store_rows_get(r, i, 5), "correlation_id", store_rows_get(r, i, 6),
+                     "actor", store_rows_get(r, i, 7), "tenant_id", store_rows_get(r, i, 8),
+                     "action", store_rows_get(r, i, 9), "entity_type", store_rows_get(r, i, 10),
+                     "entity_id", store_rows_get(r, i, 11), "changes",
                      changes ? changes : json_null());
 }
 
@@ -30,8 +30,10 @@ static const char *scope_chain(const struct request *req)
 static bool add_filters(struct request *req, struct response *res, struct sql_query *q)
 {
     static const char *const exact[][2] = {
-        {"correlation_id", "correlation_id = ?"}, {"entity_id", "entity_id = ?"},
-        {"entity_type", "entity_type = ?"},       {"action", "action = ?"},
+        {"correlation_id", "correlation_id = ?"},
+        {"entity_id", "entity_id = ?"},
+        {"entity_type", "entity_type = ?"},
+        {"action", "action = ?"},
     };
     const char *chain = scope_chain(req);
     if (chain) {
@@ -52,8 +54,9 @@ static bool add_filters(struct request *req, struct response *res, struct sql_qu
 static enum perr_code add_cursor(struct store_tx *tx, struct sql_query *q, const char *after,
                                  const char *chain, struct store_rows *cursor, struct perr *err)
 {
-    enum perr_code rc = store_exec(tx, "SELECT created, chain_id, seq FROM audit_records WHERE id = ?",
-                                   SQL_PARAMS(SV_T(after)), cursor, err);
+    enum perr_code rc =
+        store_exec(tx, "SELECT created, chain_id, seq FROM audit_records WHERE id = ?",
+                   SQL_PARAMS(SV_T(after)), cursor, err);
     if (rc != PERR_OK) {
         return rc;
     }
@@ -66,7 +69,8 @@ static enum perr_code add_cursor(struct store_tx *tx, struct sql_query *q, const
     q->has_where = true;
     sql_append(q, "(created < ? OR (created = ? AND (chain_id > ? OR (chain_id = ? AND seq < ?))))",
                (struct sv[]){SV_T(created), SV_T(created), SV_T(c), SV_T(c),
-                             SV_I(store_rows_int(cursor, 0, 2))}, 5);
+                             SV_I(store_rows_int(cursor, 0, 2))},
+               5);
     return PERR_OK;
 }
 

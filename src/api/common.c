@@ -22,7 +22,8 @@ bool api_list_params(struct request *req, struct response *res, int64_t *limit,
     }
     *starting_after = request_query(req, "starting_after");
     if (*starting_after && (!**starting_after || strlen(*starting_after) >= LIMIT_ID_BYTES)) {
-        respond_fail(res, PERR_PARAM_INVALID, "starting_after", "starting_after must be an object id.");
+        respond_fail(res, PERR_PARAM_INVALID, "starting_after",
+                     "starting_after must be an object id.");
         return false;
     }
     return true;

@@ -6,8 +6,8 @@
 static json_t *event_json(const struct store_rows *r, size_t i)
 {
     json_t *data = json_loads(store_rows_get(r, i, 3), 0, NULL);
-    return json_pack("{s:s, s:s, s:s, s:{s:o}, s:s, s:s}", "id", store_rows_get(r, i, 0),
-                     "object", "event", "type", store_rows_get(r, i, 1), "data", "object",
+    return json_pack("{s:s, s:s, s:s, s:{s:o}, s:s, s:s}", "id", store_rows_get(r, i, 0), "object",
+                     "event", "type", store_rows_get(r, i, 1), "data", "object",
                      data ? data : json_null(), "request_id", store_rows_get(r, i, 4), "created",
                      store_rows_get(r, i, 5));
 }
@@ -55,7 +55,8 @@ void api_security_events_list(struct request *req, struct response *res)
         return;
     }
     struct sql_query q;
-    sql_init(&q, "SELECT id, kind, provider, tenant_id, source, reason, created FROM security_events");
+    sql_init(&q,
+             "SELECT id, kind, provider, tenant_id, source, reason, created FROM security_events");
     if (after) {
         sql_where(&q, "id < ?", SV_T(after));
     }
@@ -90,7 +91,8 @@ void api_jobs_list(struct request *req, struct response *res)
         known |= strcmp(states[i], state) == 0;
     }
     if (!known) {
-        respond_fail(res, PERR_PARAM_INVALID, "state", "state must be queued, running, done or dead.");
+        respond_fail(res, PERR_PARAM_INVALID, "state",
+                     "state must be queued, running, done or dead.");
         return;
     }
     struct sql_query q;
@@ -122,9 +124,9 @@ static void replay(struct request *req, struct response *res, const char *id)
         rc = perr_set(&err, PERR_RESOURCE_MISSING, "id", "No dead job %.48s.", id);
     }
     if (rc == PERR_OK && count > 0) {
-        json_t *changes = api_changes(json_pack("{s:s}", "state", "dead"),
-                                      json_pack("{s:s, s:I}", "state", "queued", "jobs",
-                                                (json_int_t)count));
+        json_t *changes =
+            api_changes(json_pack("{s:s}", "state", "dead"),
+                        json_pack("{s:s, s:I}", "state", "queued", "jobs", (json_int_t)count));
         rc = api_audit(req, &tx, NULL, "job.replayed", "job", id ? id : "*", changes, &err);
         json_decref(changes);
     }
@@ -141,6 +143,12 @@ static void replay(struct request *req, struct response *res, const char *id)
     jobs_notify(req->app->jobs);
 }
 
-void api_jobs_replay(struct request *req, struct response *res) { replay(req, res, req->path_params[0]); }
+void api_jobs_replay(struct request *req, struct response *res)
+{
+    replay(req, res, req->path_params[0]);
+}
 
-void api_jobs_replay_all(struct request *req, struct response *res) { replay(req, res, NULL); }
+void api_jobs_replay_all(struct request *req, struct response *res)
+{
+    replay(req, res, NULL);
+}

@@ -29,8 +29,8 @@ static enum perr_code select_key(struct store_tx *tx, const char *tenant_id, con
 static enum perr_code tenant_must_exist(struct store_tx *tx, const char *id, struct perr *err)
 {
     struct store_rows rows;
-    enum perr_code rc = store_exec(tx, "SELECT 1 FROM tenants WHERE id = ?", SQL_PARAMS(SV_T(id)),
-                                   &rows, err);
+    enum perr_code rc =
+        store_exec(tx, "SELECT 1 FROM tenants WHERE id = ?", SQL_PARAMS(SV_T(id)), &rows, err);
     if (rc == PERR_OK && rows.nrows == 0) {
         rc = perr_set(err, PERR_RESOURCE_MISSING, "id", "No tenant %.48s.", id);
     }
@@ -53,8 +53,8 @@ static enum perr_code insert_key(struct request *req, struct store_tx *tx, const
         tx,
         "INSERT INTO tenant_keys (tenant_id, id, name, lookup_prefix, secret_sha256, last4,"
         " created) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        SQL_PARAMS(SV_T(tenant_id), SV_T(id), SV_T(name), SV_T(prefix), SV_T(digest),
-                   SV_T(last4), SV_T(now)),
+        SQL_PARAMS(SV_T(tenant_id), SV_T(id), SV_T(name), SV_T(prefix), SV_T(digest), SV_T(last4),
+                   SV_T(now)),
         NULL, err);
     struct store_rows rows = {0};
     if (rc == PERR_OK) {
@@ -168,8 +168,8 @@ static enum perr_code revoke_key(struct request *req, struct store_tx *tx, const
         time_format_rfc3339(time_now_unix_us(), now);
         rc = store_exec(tx, "UPDATE tenant_keys SET revoked = ? WHERE tenant_id = ? AND id = ?",
                         SQL_PARAMS(SV_T(now), SV_T(tenant_id), SV_T(key_id)), NULL, err);
-        json_t *changes = api_changes(json_pack("{s:n}", "revoked"),
-                                      json_pack("{s:s}", "revoked", now));
+        json_t *changes =
+            api_changes(json_pack("{s:n}", "revoked"), json_pack("{s:s}", "revoked", now));
         if (rc == PERR_OK) {
             rc = api_audit(req, tx, tenant_id, "key.revoked", "api_key", key_id, changes, err);
         }

@@ -1,6 +1,7 @@
 /* /v1/payments: create through a connector, read, list, refund, cancel. The connector is
  * called outside any transaction; the change it caused is then committed in one transaction
  * with its audit record, its event and (with an Idempotency-Key) the answer itself. */
+#include "payments/payments.h"
 #include "api/api.h"
 #include "core/ids.h"
 #include "core/json.h"
@@ -8,7 +9,6 @@
 #include "core/money.h"
 #include "core/timeutil.h"
 #include "http/idempotency.h"
-#include "payments/payments.h"
 
 #define LIMIT_DESCRIPTION_BYTES 1000
 #define LIMIT_EMAIL_BYTES 254
@@ -45,12 +45,12 @@ static enum perr_code read_customer(json_t *body, struct payment_input *in, stru
     struct perr inner;
     enum perr_code rc = json_only_keys(in->customer, allowed, &inner);
     if (rc != PERR_OK) {
-        return perr_set(err, rc, "customer", "customer accepts email, name and country, not '%.40s'.",
-                        inner.param);
+        return perr_set(err, rc, "customer",
+                        "customer accepts email, name and country, not '%.40s'.", inner.param);
     }
     if (json_get_string(in->customer, "email", LIMIT_EMAIL_BYTES, &in->email, &inner) != PERR_OK ||
-        (in->email && (in->email[0] == '@' || !strchr(in->email, '@') ||
-                       !strchr(in->email, '@')[1]))) {
+        (in->email &&
+         (in->email[0] == '@' || !strchr(in->email, '@') || !strchr(in->email, '@')[1]))) {
         return perr_set(err, PERR_PARAM_INVALID, "customer.email",
                         "customer.email must be an e-mail address of at most %d bytes.",
                         LIMIT_EMAIL_BYTES);
@@ -60,10 +60,11 @@ static enum perr_code read_customer(json_t *body, struct payment_input *in, stru
                         "customer.name must be a string of at most %d bytes.", LIMIT_NAME_BYTES);
     }
     if (json_get_string(in->customer, "country", 2, &in->country, &inner) != PERR_OK ||
-        (in->country && (strlen(in->country) != 2 || in->country[0] < 'A' ||
-                         in->country[0] > 'Z' || in->country[1] < 'A' || in->country[1] > 'Z'))) {
-        return perr_set(err, PERR_PARAM_INVALID, "customer.country",
-                        "customer.country must be an ISO 3166 code of two capital letters, like MX.");
+        (in->country && (strlen(in->country) != 2 || in->country[0] < 'A' || in->country[0] > 'Z' ||
+                         in->country[1] < 'A' || in->country[1] > 'Z'))) {
+        return perr_set(
+            err, PERR_PARAM_INVALID, "customer.country",
+            "customer.country must be an ISO 3166 code of two capital letters, like MX.");
     }
     return PERR_OK;
 }
@@ -82,12 +83,13 @@ static enum perr_code read_metadata(json_t *body, struct payment_input *in, stru
     }
     const char *key;
     json_t *v;
-    json_object_foreach(in->metadata, key, v) {
+    json_object_foreach (in->metadata, key, v) {
         if (strlen(key) > LIMIT_METADATA_KEY_BYTES || !json_is_string(v) ||
             json_string_length(v) > LIMIT_METADATA_VALUE_BYTES) {
             return perr_set(err, PERR_PARAM_INVALID, "metadata",
                             "metadata keys have at most %d bytes and values are strings of at "
-                            "most %d bytes.", LIMIT_METADATA_KEY_BYTES, LIMIT_METADATA_VALUE_BYTES);
+                            "most %d bytes.",
+                            LIMIT_METADATA_KEY_BYTES, LIMIT_METADATA_VALUE_BYTES);
         }
     }
     return PERR_OK;
@@ -95,8 +97,8 @@ static enum perr_code read_metadata(json_t *body, struct payment_input *in, stru
 
 static enum perr_code read_input(json_t *body, struct payment_input *in, struct perr *err)
 {
-    static const char *const allowed[] = {"amount", "currency", "description", "customer",
-                                          "provider", "method", "external_reference", "metadata",
+    static const char *const allowed[] = {"amount",   "currency", "description",        "customer",
+                                          "provider", "method",   "external_reference", "metadata",
                                           NULL};
     *in = (struct payment_input){0};
     enum perr_code rc = json_only_keys(body, allowed, err);
@@ -171,19 +173,23 @@ static enum perr_code check_limits(struct store_tx *tx, const char *tenant_id,
         return rc;
     }
     const char *code = in->currency->code;
-    int64_t max = rows.nrows ? tenant_limit(store_rows_get(&rows, 0, 0), "max_payment_amount", code) : 0;
-    int64_t monthly = rows.nrows ? tenant_limit(store_rows_get(&rows, 0, 0), "monthly_volume", code) : 0;
+    int64_t max =
+        rows.nrows ? tenant_limit(store_rows_get(&rows, 0, 0), "max_payment_amount", code) : 0;
+    int64_t monthly =
+        rows.nrows ? tenant_limit(store_rows_get(&rows, 0, 0), "monthly_volume", code) : 0;
     int64_t volume = rows.nrows ? store_rows_int(&rows, 0, 1) : 0;
     store_rows_free(&rows);
     if (max && in->amount > max) {
         return perr_set(err, PERR_LIMIT_MAX_PAYMENT_AMOUNT, "amount",
                         "The amount is above this tenant's maximum of %lld %s (minor units) per "
-                        "payment.", (long long)max, code);
+                        "payment.",
+                        (long long)max, code);
     }
     if (monthly && volume + in->amount > monthly) {
         return perr_set(err, PERR_LIMIT_MONTHLY_VOLUME, "amount",
                         "This payment would take the tenant over its monthly volume of %lld %s "
-                        "(minor units); %lld remain this month.", (long long)monthly, code,
+                        "(minor units); %lld remain this month.",
+                        (long long)monthly, code,
                         (long long)(monthly > volume ? monthly - volume : 0));
     }
     if (!count) {
@@ -193,8 +199,8 @@ static enum perr_code check_limits(struct store_tx *tx, const char *tenant_id,
                       "INSERT INTO tenant_volume (tenant_id, currency, month, amount)"
                       " VALUES (?, ?, ?, ?) ON CONFLICT (tenant_id, currency, month)"
                       " DO UPDATE SET amount = tenant_volume.amount + excluded.amount",
-                      SQL_PARAMS(SV_T(tenant_id), SV_T(code), SV_T(month), SV_I(in->amount)),
-                      NULL, err);
+                      SQL_PARAMS(SV_T(tenant_id), SV_T(code), SV_T(month), SV_I(in->amount)), NULL,
+                      err);
 }
 
 static enum perr_code precheck_limits(struct request *req, const struct payment_input *in,
@@ -221,8 +227,8 @@ static enum perr_code insert_payment(struct request *req, struct store_tx *tx, c
         tx,
         "INSERT INTO payments (" PAYMENT_COLUMNS ")"
         " VALUES (?, ?, ?, ?, 'pending', '', ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?)",
-        SQL_PARAMS(SV_T(req->auth.tenant_id), SV_T(id), SV_I(in->amount),
-                   SV_T(in->currency->code), SV_T(provider), SV_T(pp->id),
+        SQL_PARAMS(SV_T(req->auth.tenant_id), SV_T(id), SV_I(in->amount), SV_T(in->currency->code),
+                   SV_T(provider), SV_T(pp->id),
                    SV_T(pp->checkout_url[0] ? pp->checkout_url : NULL), SV_T(in->description),
                    SV_T(customer), SV_T(in->external_reference), SV_T(metadata),
                    pp->has_fee ? SV_I(pp->fee) : SV_T(NULL), SV_T(now), SV_T(now)),
@@ -235,8 +241,8 @@ static enum perr_code insert_payment(struct request *req, struct store_tx *tx, c
 /* Finishes a transaction that changed payment `id`: on success answers with the payment as
  * it now is (stored as the idempotent answer in the same transaction) and commits. */
 static enum perr_code api_commit_payment(struct request *req, struct store_tx *tx,
-                                         struct response *res, enum perr_code rc,
-                                         const char *id, int status, struct perr *err)
+                                         struct response *res, enum perr_code rc, const char *id,
+                                         int status, struct perr *err)
 {
     struct store_rows rows;
     if (rc == PERR_OK) {
@@ -256,15 +262,15 @@ static enum perr_code api_commit_payment(struct request *req, struct store_tx *t
 static enum perr_code audit_created(struct request *req, struct store_tx *tx, const char *id,
                                     json_t *payment, struct perr *err)
 {
-    static const char *const fields[] = {"amount", "currency", "status", "provider",
-                                         "provider_payment_id", "external_reference"};
+    static const char *const fields[] = {
+        "amount", "currency", "status", "provider", "provider_payment_id", "external_reference"};
     json_t *after = json_object();
     for (size_t i = 0; i < ARRAY_LEN(fields); i++) {
         json_object_set(after, fields[i], json_object_get(payment, fields[i]));
     }
     json_t *changes = api_changes(json_object(), after);
-    enum perr_code rc = api_audit(req, tx, req->auth.tenant_id, "payment.created", "payment", id,
-                                  changes, err);
+    enum perr_code rc =
+        api_audit(req, tx, req->auth.tenant_id, "payment.created", "payment", id, changes, err);
     json_decref(changes);
     return rc;
 }
@@ -303,8 +309,10 @@ static enum perr_code record_created_tx(struct store_tx *tx, void *arg, struct p
                           req->request_id, err);
     }
     if (rc == PERR_OK && c->pp->status != PAYMENT_PENDING) {
-        struct change_ctx cc = {.app = req->app, .actor = req->auth.actor,
-                                .correlation_id = req->request_id, .cause = "api"};
+        struct change_ctx cc = {.app = req->app,
+                                .actor = req->auth.actor,
+                                .correlation_id = req->request_id,
+                                .cause = "api"};
         bool changed;
         json_decref(payment);
         payment = NULL;
@@ -357,13 +365,18 @@ void api_payments_create(struct request *req, struct response *res)
     }
     char id[LIMIT_ID_BYTES];
     id_new("pay", id);
-    struct provider_payment_request preq = {
-        .payment_id = id, .idempotency_key = req->idem.claimed ? req->idem.request_sha256 : id,
-        .amount = in.amount, .currency = in.currency, .description = in.description,
-        .customer_email = in.email, .customer_name = in.name, .customer_country = in.country,
-        .method = in.method};
-    struct provider_ctx ctx = {.app = req->app, .tenant_id = NULL,
-                               .correlation_id = req->request_id};
+    struct provider_payment_request preq = {.payment_id = id,
+                                            .idempotency_key =
+                                                req->idem.claimed ? req->idem.request_sha256 : id,
+                                            .amount = in.amount,
+                                            .currency = in.currency,
+                                            .description = in.description,
+                                            .customer_email = in.email,
+                                            .customer_name = in.name,
+                                            .customer_country = in.country,
+                                            .method = in.method};
+    struct provider_ctx ctx = {
+        .app = req->app, .tenant_id = NULL, .correlation_id = req->request_id};
     struct provider_payment pp;
     if (provider_create_payment(provider, &ctx, &preq, &pp, &err) != PERR_OK) {
         log_emit(LOG_WARN, "provider refused a payment",
@@ -474,7 +487,8 @@ static enum perr_code reserve_refund(struct request *req, struct store_tx *tx,
     const struct currency *cur = money_currency(store_rows_get(&rows, 0, PC_CURRENCY));
     str_copy(plan->provider, sizeof(plan->provider), store_rows_get(&rows, 0, PC_PROVIDER));
     str_copy(plan->provider_payment_id, sizeof(plan->provider_payment_id),
-             store_rows_get(&rows, 0, PC_PROVIDER_ID) ? store_rows_get(&rows, 0, PC_PROVIDER_ID) : "");
+             store_rows_get(&rows, 0, PC_PROVIDER_ID) ? store_rows_get(&rows, 0, PC_PROVIDER_ID)
+                                                      : "");
     if (strcmp(status, "approved") != 0 && strcmp(status, "partially_refunded") != 0) {
         rc = perr_set(err, PERR_PAYMENT_NOT_REFUNDABLE, NULL,
                       "The payment is %s; only approved payments can be refunded.", status);
@@ -501,15 +515,16 @@ static enum perr_code reserve_refund(struct request *req, struct store_tx *tx,
                         NULL, err);
     }
     if (rc == PERR_OK) {
-        rc = store_exec(tx, "UPDATE payments SET refund_reserved = refund_reserved + ?"
-                            " WHERE tenant_id = ? AND id = ?",
-                        SQL_PARAMS(SV_I(plan->amount), SV_T(req->auth.tenant_id), SV_T(pid)),
-                        NULL, err);
+        rc = store_exec(tx,
+                        "UPDATE payments SET refund_reserved = refund_reserved + ?"
+                        " WHERE tenant_id = ? AND id = ?",
+                        SQL_PARAMS(SV_I(plan->amount), SV_T(req->auth.tenant_id), SV_T(pid)), NULL,
+                        err);
     }
     if (rc == PERR_OK) {
         json_t *changes = api_changes(json_object(), refund_json(plan, pid, "pending"));
-        rc = api_audit(req, tx, req->auth.tenant_id, "refund.created", "refund", plan->id,
-                       changes, err);
+        rc = api_audit(req, tx, req->auth.tenant_id, "refund.created", "refund", plan->id, changes,
+                       err);
         json_decref(changes);
     }
     return rc;
@@ -525,26 +540,28 @@ static enum perr_code settle_refund(struct request *req, struct store_tx *tx,
     const char *status = succeeded ? "succeeded" : "failed";
     char now[RFC3339_BYTES];
     time_format_rfc3339(time_now_unix_us(), now);
-    enum perr_code rc = store_exec(
-        tx, "UPDATE refunds SET status = ?, provider_refund_id = ?, updated = ?"
-            " WHERE tenant_id = ? AND id = ?",
-        SQL_PARAMS(SV_T(status), SV_T(provider_refund_id), SV_T(now), SV_T(req->auth.tenant_id),
-                   SV_T(plan->id)),
-        NULL, err);
+    enum perr_code rc =
+        store_exec(tx,
+                   "UPDATE refunds SET status = ?, provider_refund_id = ?, updated = ?"
+                   " WHERE tenant_id = ? AND id = ?",
+                   SQL_PARAMS(SV_T(status), SV_T(provider_refund_id), SV_T(now),
+                              SV_T(req->auth.tenant_id), SV_T(plan->id)),
+                   NULL, err);
     if (rc == PERR_OK) {
         rc = store_exec(tx,
                         succeeded ? "UPDATE payments SET amount_refunded = amount_refunded + ?"
                                     " WHERE tenant_id = ? AND id = ?"
                                   : "UPDATE payments SET refund_reserved = refund_reserved - ?"
                                     " WHERE tenant_id = ? AND id = ?",
-                        SQL_PARAMS(SV_I(plan->amount), SV_T(req->auth.tenant_id), SV_T(pid)),
-                        NULL, err);
+                        SQL_PARAMS(SV_I(plan->amount), SV_T(req->auth.tenant_id), SV_T(pid)), NULL,
+                        err);
     }
     if (rc == PERR_OK) {
         json_t *changes = api_changes(json_pack("{s:s}", "status", "pending"),
                                       json_pack("{s:s}", "status", status));
-        rc = api_audit(req, tx, req->auth.tenant_id, succeeded ? "refund.succeeded" : "refund.failed",
-                       "refund", plan->id, changes, err);
+        rc = api_audit(req, tx, req->auth.tenant_id,
+                       succeeded ? "refund.succeeded" : "refund.failed", "refund", plan->id,
+                       changes, err);
         json_decref(changes);
     }
     if (rc != PERR_OK || !succeeded) {
@@ -559,8 +576,10 @@ static enum perr_code settle_refund(struct request *req, struct store_tx *tx,
     PASSERT(payment_status_parse(store_rows_get(&rows, 0, PC_STATUS), &from));
     bool full = store_rows_int(&rows, 0, PC_REFUNDED) >= store_rows_int(&rows, 0, PC_AMOUNT);
     store_rows_free(&rows);
-    struct change_ctx c = {.app = req->app, .actor = req->auth.actor,
-                           .correlation_id = req->request_id, .cause = "api"};
+    struct change_ctx c = {.app = req->app,
+                           .actor = req->auth.actor,
+                           .correlation_id = req->request_id,
+                           .cause = "api"};
     enum payment_status to = full ? PAYMENT_REFUNDED : PAYMENT_PARTIALLY_REFUNDED;
     if (to != from) {
         rc = payment_transition(tx, &c, req->auth.tenant_id, pid, from, to, "", err);
@@ -569,8 +588,7 @@ static enum perr_code settle_refund(struct request *req, struct store_tx *tx,
 }
 
 /* The first transaction: the refund row and its reservation. */
-static enum perr_code reserve_in_tx(struct request *req, struct refund_plan *plan,
-                                    struct perr *err)
+static enum perr_code reserve_in_tx(struct request *req, struct refund_plan *plan, struct perr *err)
 {
     struct store_tx tx;
     enum perr_code rc = store_tx_begin(req->app->store, STORE_TX_WRITE, &tx, err);
@@ -625,8 +643,8 @@ void api_refunds_create(struct request *req, struct response *res)
     struct provider_refund pr;
     struct perr provider_err;
     PASSERT(p != NULL);
-    bool succeeded = provider_refund(p, &ctx, plan.provider_payment_id, plan.amount, plan.id,
-                                     &pr, &provider_err) == PERR_OK;
+    bool succeeded = provider_refund(p, &ctx, plan.provider_payment_id, plan.amount, plan.id, &pr,
+                                     &provider_err) == PERR_OK;
     if (settle_and_respond(req, res, &plan, &pr, succeeded, &err) != PERR_OK) {
         log_emit(LOG_ERROR, "refund outcome not recorded; reconciliation will settle it",
                  json_pack("{s:s, s:b, s:s}", "refund", plan.id, "provider_succeeded", succeeded,
@@ -661,7 +679,8 @@ void api_payments_cancel(struct request *req, struct response *res)
     const struct provider_ops *p = provider_find(store_rows_get(&rows, 0, PC_PROVIDER));
     char provider_id[PROVIDER_ID_BYTES];
     str_copy(provider_id, sizeof(provider_id),
-             store_rows_get(&rows, 0, PC_PROVIDER_ID) ? store_rows_get(&rows, 0, PC_PROVIDER_ID) : "");
+             store_rows_get(&rows, 0, PC_PROVIDER_ID) ? store_rows_get(&rows, 0, PC_PROVIDER_ID)
+                                                      : "");
     if (!pending) {
         respond_fail(res, PERR_PAYMENT_NOT_CANCELLABLE, NULL,
                      "The payment is %s; only pending payments can be cancelled.",
@@ -680,8 +699,10 @@ void api_payments_cancel(struct request *req, struct response *res)
         respond_error(res, &err);
         return;
     }
-    struct change_ctx c = {.app = req->app, .actor = req->auth.actor,
-                           .correlation_id = req->request_id, .cause = "api"};
+    struct change_ctx c = {.app = req->app,
+                           .actor = req->auth.actor,
+                           .correlation_id = req->request_id,
+                           .cause = "api"};
     bool changed;
     rc = store_tx_begin(req->app->store, STORE_TX_WRITE, &tx, &err);
     if (rc == PERR_OK) {

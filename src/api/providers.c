@@ -32,12 +32,13 @@ static enum perr_code read_secrets(json_t *body, json_t *secrets, json_t *hints,
     if (!json_is_array(list) || json_array_size(list) > ACCOUNT_WEBHOOK_SECRETS_MAX) {
         return perr_set(err, PERR_PARAM_INVALID, "webhook_secrets",
                         "webhook_secrets must be a list of at most %d secrets (two during a "
-                        "rotation).", ACCOUNT_WEBHOOK_SECRETS_MAX);
+                        "rotation).",
+                        ACCOUNT_WEBHOOK_SECRETS_MAX);
     }
     json_t *clear = json_array(), *masked = json_array();
     size_t i;
     json_t *v;
-    json_array_foreach(list, i, v) {
+    json_array_foreach (list, i, v) {
         size_t n = json_is_string(v) ? json_string_length(v) : 0;
         if (n < LIMIT_WEBHOOK_SECRET_MIN || n > LIMIT_WEBHOOK_SECRET_BYTES ||
             strlen(json_string_value(v)) != n) {
@@ -69,7 +70,7 @@ static enum perr_code read_credentials(json_t *body, json_t *secrets, json_t *hi
     json_t *masked = json_object();
     const char *k;
     json_t *v;
-    json_object_foreach(creds, k, v) {
+    json_object_foreach (creds, k, v) {
         if (!json_is_string(v) || json_string_length(v) > LIMIT_CREDENTIAL_BYTES ||
             strlen(k) > 64) {
             json_decref(masked);
@@ -97,12 +98,13 @@ static enum perr_code read_allowlist(json_t *body, json_t *config, struct perr *
     }
     size_t i;
     json_t *v;
-    json_array_foreach(list, i, v) {
+    json_array_foreach (list, i, v) {
         struct cidr c;
         if (!json_is_string(v) || !cidr_parse(json_string_value(v), &c)) {
             return perr_set(err, PERR_PARAM_INVALID, "ip_allowlist",
                             "ip_allowlist[%zu] is not an address or CIDR range like "
-                            "203.0.113.0/24.", i);
+                            "203.0.113.0/24.",
+                            i);
         }
     }
     json_object_set(config, "ip_allowlist", list);
@@ -113,8 +115,8 @@ static enum perr_code read_allowlist(json_t *body, json_t *config, struct perr *
  * secrets masked. */
 static enum perr_code apply_body(json_t *body, struct provider_account *a, struct perr *err)
 {
-    static const char *const allowed[] = {"mode", "credentials", "webhook_secrets",
-                                          "ip_allowlist", "default", NULL};
+    static const char *const allowed[] = {"mode",         "credentials", "webhook_secrets",
+                                          "ip_allowlist", "default",     NULL};
     const char *mode = NULL;
     enum perr_code rc = json_only_keys(body, allowed, err);
     if (rc == PERR_OK) {
@@ -153,7 +155,8 @@ static bool check_provider(struct request *req, struct response *res)
     if (!provider_name_known(req->path_params[0])) {
         respond_fail(res, PERR_RESOURCE_MISSING, "provider",
                      "pasarela knows no provider '%.32s'; use sandbox, mercadopago, stripe, "
-                     "polar, conekta, paypal, flow or nowpayments.", req->path_params[0]);
+                     "polar, conekta, paypal, flow or nowpayments.",
+                     req->path_params[0]);
         return false;
     }
     return true;
@@ -164,16 +167,16 @@ static enum perr_code put_account(struct request *req, struct store_tx *tx, json
 {
     struct provider_account a;
     bool exists = false;
-    enum perr_code rc = account_load(tx, req->app->secrets_key, owner_of(req),
-                                     req->path_params[0], &a, &exists, err);
+    enum perr_code rc = account_load(tx, req->app->secrets_key, owner_of(req), req->path_params[0],
+                                     &a, &exists, err);
     if (rc != PERR_OK) {
         return rc;
     }
     char now[RFC3339_BYTES];
     time_format_rfc3339(time_now_unix_us(), now);
     if (!exists) {
-        a = (struct provider_account){.config = json_object(), .secrets = json_object(),
-                                      .hints = json_object()};
+        a = (struct provider_account){
+            .config = json_object(), .secrets = json_object(), .hints = json_object()};
         str_copy(a.owner, sizeof(a.owner), owner_of(req));
         str_copy(a.provider, sizeof(a.provider), req->path_params[0]);
         str_copy(a.mode, sizeof(a.mode), req->auth.tenant_id[0] ? "manual" : "platform");
@@ -192,8 +195,9 @@ static enum perr_code put_account(struct request *req, struct store_tx *tx, json
     if (rc == PERR_OK) {
         *out = account_json(&a);
         json_t *changes = api_changes(json_incref(before), json_incref(*out));
-        rc = api_audit(req, tx, audit_tenant(req), exists ? "provider.updated" : "provider.connected",
-                       "provider_account", a.provider, changes, err);
+        rc = api_audit(req, tx, audit_tenant(req),
+                       exists ? "provider.updated" : "provider.connected", "provider_account",
+                       a.provider, changes, err);
         json_decref(changes);
     }
     json_decref(before);
@@ -303,8 +307,8 @@ void api_providers_delete(struct request *req, struct response *res)
                       req->path_params[0]);
     }
     if (rc == PERR_OK) {
-        json_t *changes = api_changes(json_pack("{s:s}", "provider", req->path_params[0]),
-                                      json_object());
+        json_t *changes =
+            api_changes(json_pack("{s:s}", "provider", req->path_params[0]), json_object());
         rc = api_audit(req, &tx, audit_tenant(req), "provider.disconnected", "provider_account",
                        req->path_params[0], changes, &err);
         json_decref(changes);

@@ -31,8 +31,8 @@ static json_t *tenant_json(const struct store_rows *r, size_t i)
 
 static enum perr_code read_fields(json_t *body, struct tenant_fields *f, struct perr *err)
 {
-    static const char *const allowed[] = {"slug", "name", "status", "plan", "limits",
-                                          "platform_fee_bps", NULL};
+    static const char *const allowed[] = {
+        "slug", "name", "status", "plan", "limits", "platform_fee_bps", NULL};
     *f = (struct tenant_fields){0};
     enum perr_code rc = json_only_keys(body, allowed, err);
     if (rc == PERR_OK) {
@@ -212,22 +212,26 @@ void api_tenants_list(struct request *req, struct response *res)
 /* A tenant key may rename its own tenant; everything else is the operator's. */
 static const char *forbidden_for_tenant(const struct tenant_fields *f)
 {
-    return f->slug ? "slug" : f->status ? "status" : f->plan ? "plan" : f->limits ? "limits"
-           : f->has_fee ? "platform_fee_bps" : NULL;
+    return f->slug      ? "slug"
+           : f->status  ? "status"
+           : f->plan    ? "plan"
+           : f->limits  ? "limits"
+           : f->has_fee ? "platform_fee_bps"
+                        : NULL;
 }
 
 static void diff_string(json_t *before, json_t *after, const char *key, const char *old,
                         const char *new)
 {
-    if (new && strcmp(old, new) != 0) {
+    if (new &&strcmp(old, new) != 0) {
         json_object_set_new(before, key, json_string(old));
         json_object_set_new(after, key, json_string(new));
     }
 }
 
 /* The fields of f that differ from the stored row, as before/after objects. */
-static void diff_fields(const struct store_rows *r, const struct tenant_fields *f,
-                        json_t *before, json_t *after)
+static void diff_fields(const struct store_rows *r, const struct tenant_fields *f, json_t *before,
+                        json_t *after)
 {
     diff_string(before, after, "slug", store_rows_get(r, 0, 1), f->slug);
     diff_string(before, after, "name", store_rows_get(r, 0, 2), f->name);
@@ -264,18 +268,17 @@ static enum perr_code apply_patch(struct request *req, struct store_tx *tx, cons
         char now[RFC3339_BYTES];
         time_format_rfc3339(time_now_unix_us(), now);
         char *limits = f->limits ? json_dump_compact(f->limits) : NULL;
-        rc = store_exec(
-            tx,
-            "UPDATE tenants SET slug = ?, name = ?, status = ?, plan = ?, limits = ?,"
-            " platform_fee_bps = ?, updated = ? WHERE id = ?",
-            SQL_PARAMS(SV_T(f->slug ? f->slug : store_rows_get(&rows, 0, 1)),
-                       SV_T(f->name ? f->name : store_rows_get(&rows, 0, 2)),
-                       SV_T(f->status ? f->status : store_rows_get(&rows, 0, 3)),
-                       SV_T(f->plan ? f->plan : store_rows_get(&rows, 0, 4)),
-                       SV_T(limits ? limits : store_rows_get(&rows, 0, 5)),
-                       SV_I(f->has_fee ? f->fee_bps : store_rows_int(&rows, 0, 6)), SV_T(now),
-                       SV_T(id)),
-            NULL, err);
+        rc = store_exec(tx,
+                        "UPDATE tenants SET slug = ?, name = ?, status = ?, plan = ?, limits = ?,"
+                        " platform_fee_bps = ?, updated = ? WHERE id = ?",
+                        SQL_PARAMS(SV_T(f->slug ? f->slug : store_rows_get(&rows, 0, 1)),
+                                   SV_T(f->name ? f->name : store_rows_get(&rows, 0, 2)),
+                                   SV_T(f->status ? f->status : store_rows_get(&rows, 0, 3)),
+                                   SV_T(f->plan ? f->plan : store_rows_get(&rows, 0, 4)),
+                                   SV_T(limits ? limits : store_rows_get(&rows, 0, 5)),
+                                   SV_I(f->has_fee ? f->fee_bps : store_rows_int(&rows, 0, 6)),
+                                   SV_T(now), SV_T(id)),
+                        NULL, err);
         free(limits);
         json_t *changes = api_changes(json_incref(before), json_incref(after));
         if (rc == PERR_OK) {

@@ -3,13 +3,13 @@
  * the provider's event id per account) together with the job that will process it, and only
  * then answered 2xx. A failed verification answers 401 without detail and is recorded as a
  * security event. Processing happens in the webhook.process job (webhook_job.c). */
+#include "webhooks/webhooks.h"
 #include "api/api.h"
 #include "core/ids.h"
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "domain/stdwebhooks.h"
 #include "jobs/jobs.h"
-#include "webhooks/webhooks.h"
 
 void api_webhooks_receive(struct request *req, struct response *res)
 {
@@ -47,7 +47,8 @@ void api_webhooks_receive(struct request *req, struct response *res)
     if (!webhook_source_allowed(req, acc)) {
         webhook_security_event(req, "webhook_source_refused", provider, tenant,
                                "source address not in the account's ip_allowlist");
-        respond_fail(res, PERR_PERMISSION_DENIED, NULL, "This source may not deliver webhooks here.");
+        respond_fail(res, PERR_PERMISSION_DENIED, NULL,
+                     "This source may not deliver webhooks here.");
         refused = "source";
     } else {
         refused = v->verify(req, acc, event_id);

@@ -19,8 +19,9 @@ static enum perr_code claim_next_seq(struct store_tx *tx, const char *chain_id, 
                                      char prev_hash[SHA256_HEX_BYTES], struct perr *err)
 {
     int64_t changed = 0;
-    enum perr_code rc = store_exec_changes(tx, "UPDATE audit_chains SET seq = seq + 1 WHERE chain_id = ?",
-                                           SQL_PARAMS(SV_T(chain_id)), &changed, err);
+    enum perr_code rc =
+        store_exec_changes(tx, "UPDATE audit_chains SET seq = seq + 1 WHERE chain_id = ?",
+                           SQL_PARAMS(SV_T(chain_id)), &changed, err);
     if (rc != PERR_OK) {
         return rc;
     }
@@ -58,11 +59,18 @@ enum perr_code audit_append(struct store_tx *tx, const uint8_t key[SHA256_BYTES]
     }
     id_new("aud", id);
     time_format_rfc3339_us(time_now_unix_us(), created);
-    struct audit_record r = {
-        .chain_id = ev->chain_id, .seq = seq, .id = id, .prev_hash = prev, .created = created,
-        .correlation_id = ev->correlation_id, .actor = ev->actor, .tenant_id = ev->tenant_id,
-        .action = ev->action, .entity_type = ev->entity_type, .entity_id = ev->entity_id,
-        .changes = ev->changes};
+    struct audit_record r = {.chain_id = ev->chain_id,
+                             .seq = seq,
+                             .id = id,
+                             .prev_hash = prev,
+                             .created = created,
+                             .correlation_id = ev->correlation_id,
+                             .actor = ev->actor,
+                             .tenant_id = ev->tenant_id,
+                             .action = ev->action,
+                             .entity_type = ev->entity_type,
+                             .entity_id = ev->entity_id,
+                             .changes = ev->changes};
     struct buf changes;
     buf_init(&changes, LIMIT_AUDIT_CHANGES_BYTES);
     if (!json_canonical(ev->changes, &changes) || !audit_record_hash(&r, hash)) {
@@ -77,10 +85,9 @@ enum perr_code audit_append(struct store_tx *tx, const uint8_t key[SHA256_BYTES]
                     " correlation_id, actor, tenant_id, action, entity_type, entity_id, changes)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     SQL_PARAMS(SV_T(ev->chain_id), SV_I(seq), SV_T(id), SV_T(prev), SV_T(hash),
-                               SV_T(mac), SV_T(created), SV_T(ev->correlation_id),
-                               SV_T(ev->actor), SV_T(ev->tenant_id), SV_T(ev->action),
-                               SV_T(ev->entity_type), SV_T(ev->entity_id),
-                               SV_T(buf_str(&changes))),
+                               SV_T(mac), SV_T(created), SV_T(ev->correlation_id), SV_T(ev->actor),
+                               SV_T(ev->tenant_id), SV_T(ev->action), SV_T(ev->entity_type),
+                               SV_T(ev->entity_id), SV_T(buf_str(&changes))),
                     NULL, err);
     buf_release(&changes);
     if (rc == PERR_OK) {
@@ -102,8 +109,9 @@ enum perr_code audit_checkpoint(struct store *st, const uint8_t key[SHA256_BYTES
     if (rc != PERR_OK) {
         return rc;
     }
-    rc = store_exec(&tx, "SELECT chain_id, seq, hash FROM audit_chains WHERE seq > checkpointed_seq",
-                    SQL_NO_PARAMS, &rows, err);
+    rc =
+        store_exec(&tx, "SELECT chain_id, seq, hash FROM audit_chains WHERE seq > checkpointed_seq",
+                   SQL_NO_PARAMS, &rows, err);
     if (rc != PERR_OK) {
         store_tx_rollback(&tx);
         return rc;

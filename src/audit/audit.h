@@ -22,7 +22,7 @@ struct audit_event {
     const char *action;         /* "tenant.created", "key.revoked", ... */
     const char *entity_type;
     const char *entity_id;
-    json_t *changes;      /* {"before": {...}, "after": {...}}; borrowed; never a secret */
+    json_t *changes; /* {"before": {...}, "after": {...}}; borrowed; never a secret */
 };
 
 /* Derives the audit key from the master key: HMAC-SHA256(master, "pasarela audit v1"). */
@@ -50,9 +50,8 @@ struct audit_verdict {
 
 /* Verifies one chain (chain_id) or all (NULL). Returns an error only when the store cannot be
  * read; a broken chain is a verdict, not an error. */
-enum perr_code audit_verify(struct store *st, const uint8_t key[SHA256_BYTES],
-                            const char *chain_id, struct audit_verdict *v, struct perr *err)
-    WARN_UNUSED;
+enum perr_code audit_verify(struct store *st, const uint8_t key[SHA256_BYTES], const char *chain_id,
+                            struct audit_verdict *v, struct perr *err) WARN_UNUSED;
 
 /* The verdict as a JSON object (new reference). */
 json_t *audit_verdict_json(const struct audit_verdict *v);

@@ -8,14 +8,27 @@
 #include "core/json.h"
 #include "domain/audit_record.h"
 
-enum col { C_SEQ, C_ID, C_PREV, C_HASH, C_MAC, C_CREATED, C_CORR, C_ACTOR, C_TENANT, C_ACTION,
-           C_ETYPE, C_EID, C_CHANGES };
+enum col {
+    C_SEQ,
+    C_ID,
+    C_PREV,
+    C_HASH,
+    C_MAC,
+    C_CREATED,
+    C_CORR,
+    C_ACTOR,
+    C_TENANT,
+    C_ACTION,
+    C_ETYPE,
+    C_EID,
+    C_CHANGES
+};
 
 struct walk {
     struct store_tx *tx;
     const uint8_t *key;
     const char *chain_id;
-    int64_t expected; /* the next sequence number */
+    int64_t expected;             /* the next sequence number */
     char prev[SHA256_HEX_BYTES];  /* hash of record expected-1 */
     char prev2[SHA256_HEX_BYTES]; /* hash of record expected-2 */
     int64_t max_seq;
@@ -23,7 +36,7 @@ struct walk {
 };
 
 __attribute__((format(printf, 4, 5))) static void broken(struct walk *w, int64_t seq,
-                                                       const char *problem, const char *fmt, ...)
+                                                         const char *problem, const char *fmt, ...)
 {
     struct audit_verdict *v = w->v;
     v->intact = false;
@@ -39,15 +52,18 @@ __attribute__((format(printf, 4, 5))) static void broken(struct walk *w, int64_t
 static bool hash_row(const struct store_rows *rows, size_t i, const char *chain_id, int64_t seq,
                      json_t *changes, char out[SHA256_HEX_BYTES])
 {
-    struct audit_record r = {
-        .chain_id = chain_id, .seq = seq, .id = store_rows_get(rows, i, C_ID),
-        .prev_hash = store_rows_get(rows, i, C_PREV),
-        .created = store_rows_get(rows, i, C_CREATED),
-        .correlation_id = store_rows_get(rows, i, C_CORR),
-        .actor = store_rows_get(rows, i, C_ACTOR), .tenant_id = store_rows_get(rows, i, C_TENANT),
-        .action = store_rows_get(rows, i, C_ACTION),
-        .entity_type = store_rows_get(rows, i, C_ETYPE),
-        .entity_id = store_rows_get(rows, i, C_EID), .changes = changes};
+    struct audit_record r = {.chain_id = chain_id,
+                             .seq = seq,
+                             .id = store_rows_get(rows, i, C_ID),
+                             .prev_hash = store_rows_get(rows, i, C_PREV),
+                             .created = store_rows_get(rows, i, C_CREATED),
+                             .correlation_id = store_rows_get(rows, i, C_CORR),
+                             .actor = store_rows_get(rows, i, C_ACTOR),
+                             .tenant_id = store_rows_get(rows, i, C_TENANT),
+                             .action = store_rows_get(rows, i, C_ACTION),
+                             .entity_type = store_rows_get(rows, i, C_ETYPE),
+                             .entity_id = store_rows_get(rows, i, C_EID),
+                             .changes = changes};
     return audit_record_hash(&r, out);
 }
 
@@ -71,8 +87,8 @@ static bool check_record(struct walk *w, const struct store_rows *rows, size_t i
     int64_t seq = store_rows_int(rows, i, C_SEQ);
     const char *stored = store_rows_get(rows, i, C_HASH);
     if (seq != w->expected) {
-        broken(w, w->expected, "missing",
-               "records %lld to %lld are missing", (long long)w->expected, (long long)seq - 1);
+        broken(w, w->expected, "missing", "records %lld to %lld are missing",
+               (long long)w->expected, (long long)seq - 1);
         return false;
     }
     json_t *changes = json_loads(store_rows_get(rows, i, C_CHANGES), JSON_REJECT_DUPLICATES, NULL);
@@ -96,7 +112,8 @@ static bool check_record(struct walk *w, const struct store_rows *rows, size_t i
         strlen(store_rows_get(rows, i, C_MAC)) != SHA256_HEX_BYTES - 1) {
         broken(w, seq, "inserted",
                "record %lld was not written by pasarela: its hash was computed without the "
-               "audit key (inserted or rewritten)", (long long)seq);
+               "audit key (inserted or rewritten)",
+               (long long)seq);
         return false;
     }
     const char *prev = store_rows_get(rows, i, C_PREV);
@@ -105,8 +122,8 @@ static bool check_record(struct walk *w, const struct store_rows *rows, size_t i
             broken(w, seq - 1, "inserted", "record %lld was inserted before record %lld",
                    (long long)seq - 1, (long long)seq);
         } else {
-            broken(w, seq, "modified", "record %lld does not link to record %lld",
-                   (long long)seq, (long long)seq - 1);
+            broken(w, seq, "modified", "record %lld does not link to record %lld", (long long)seq,
+                   (long long)seq - 1);
         }
         return false;
     }
@@ -126,8 +143,8 @@ static enum perr_code walk_records(struct walk *w, struct perr *err)
             "SELECT seq, id, prev_hash, hash, mac, created, correlation_id, actor, tenant_id,"
             " action, entity_type, entity_id, changes FROM audit_records"
             " WHERE chain_id = ? AND seq >= ? ORDER BY seq LIMIT ?",
-            SQL_PARAMS(SV_T(w->chain_id), SV_I(w->expected), SV_I(LIMIT_AUDIT_VERIFY_ROWS)),
-            &rows, err);
+            SQL_PARAMS(SV_T(w->chain_id), SV_I(w->expected), SV_I(LIMIT_AUDIT_VERIFY_ROWS)), &rows,
+            err);
         if (rc != PERR_OK) {
             return rc;
         }
@@ -179,8 +196,8 @@ static enum perr_code walk_checkpoints(struct walk *w, struct perr *err)
     for (size_t i = 0; i < cps.nrows && rc == PERR_OK && w->v->intact; i++) {
         struct store_rows hashes;
         rc = store_exec(w->tx, "SELECT hash FROM audit_records WHERE chain_id = ? AND seq = ?",
-                        SQL_PARAMS(SV_T(w->chain_id), SV_I(store_rows_int(&cps, i, 0))),
-                        &hashes, err);
+                        SQL_PARAMS(SV_T(w->chain_id), SV_I(store_rows_int(&cps, i, 0))), &hashes,
+                        err);
         if (rc == PERR_OK) {
             w->v->checkpoints += check_checkpoint(w, &cps, i, &hashes) ? 1 : 0;
             store_rows_free(&hashes);
@@ -193,8 +210,7 @@ static enum perr_code walk_checkpoints(struct walk *w, struct perr *err)
 static enum perr_code verify_chain(struct walk *w, struct perr *err)
 {
     struct store_rows rows;
-    enum perr_code rc = store_exec(w->tx,
-                                   "SELECT max(seq) FROM audit_records WHERE chain_id = ?",
+    enum perr_code rc = store_exec(w->tx, "SELECT max(seq) FROM audit_records WHERE chain_id = ?",
                                    SQL_PARAMS(SV_T(w->chain_id)), &rows, err);
     if (rc != PERR_OK) {
         return rc;
@@ -211,8 +227,8 @@ static enum perr_code verify_chain(struct walk *w, struct perr *err)
     return rc;
 }
 
-enum perr_code audit_verify(struct store *st, const uint8_t key[SHA256_BYTES],
-                            const char *chain_id, struct audit_verdict *v, struct perr *err)
+enum perr_code audit_verify(struct store *st, const uint8_t key[SHA256_BYTES], const char *chain_id,
+                            struct audit_verdict *v, struct perr *err)
 {
     *v = (struct audit_verdict){.intact = true};
     struct store_tx tx;
@@ -221,10 +237,11 @@ enum perr_code audit_verify(struct store *st, const uint8_t key[SHA256_BYTES],
     if (rc != PERR_OK) {
         return rc;
     }
-    rc = store_exec(&tx,
-                    "SELECT chain_id FROM audit_records UNION SELECT chain_id FROM audit_checkpoints"
-                    " UNION SELECT chain_id FROM audit_chains ORDER BY 1",
-                    SQL_NO_PARAMS, &chains, err);
+    rc =
+        store_exec(&tx,
+                   "SELECT chain_id FROM audit_records UNION SELECT chain_id FROM audit_checkpoints"
+                   " UNION SELECT chain_id FROM audit_chains ORDER BY 1",
+                   SQL_NO_PARAMS, &chains, err);
     for (size_t i = 0; rc == PERR_OK && i < chains.nrows && v->intact; i++) {
         const char *c = store_rows_get(&chains, i, 0);
         if (!chain_id || strcmp(chain_id, c) == 0) {
@@ -245,8 +262,7 @@ json_t *audit_verdict_json(const struct audit_verdict *v)
     if (!v->intact) {
         json_object_set_new(o, "problem",
                             json_pack("{s:s, s:I, s:s, s:s}", "chain_id", v->chain_id, "seq",
-                                      (json_int_t)v->seq, "kind", v->problem, "detail",
-                                      v->detail));
+                                      (json_int_t)v->seq, "kind", v->problem, "detail", v->detail));
     }
     return o;
 }

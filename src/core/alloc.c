@@ -9,15 +9,30 @@ static void *check(void *p)
     return p;
 }
 
-void *xmalloc(size_t n) { return check(malloc(n ? n : 1)); }
+void *xmalloc(size_t n)
+{
+    return check(malloc(n ? n : 1));
+}
 
-void *xcalloc(size_t count, size_t n) { return check(calloc(count ? count : 1, n ? n : 1)); }
+void *xcalloc(size_t count, size_t n)
+{
+    return check(calloc(count ? count : 1, n ? n : 1));
+}
 
-void *xrealloc(void *p, size_t n) { return check(realloc(p, n ? n : 1)); }
+void *xrealloc(void *p, size_t n)
+{
+    return check(realloc(p, n ? n : 1));
+}
 
-char *xstrdup(const char *s) { return check(strdup(s)); }
+char *xstrdup(const char *s)
+{
+    return check(strdup(s));
+}
 
-char *xstrndup(const char *s, size_t n) { return check(strndup(s, n)); }
+char *xstrndup(const char *s, size_t n)
+{
+    return check(strndup(s, n));
+}
 
 bool str_copy(char *dst, size_t dst_size, const char *src)
 {
@@ -37,8 +52,11 @@ bool str_copy(char *dst, size_t dst_size, const char *src)
 /* The length of the valid UTF-8 sequence at s (1-4), or 0 when it is not one. */
 static size_t utf8_sequence(const unsigned char *s)
 {
-    size_t n = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3
-             : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
+    size_t n = s[0] < 0x80             ? 1
+               : (s[0] & 0xE0) == 0xC0 ? 2
+               : (s[0] & 0xF0) == 0xE0 ? 3
+               : (s[0] & 0xF8) == 0xF0 ? 4
+                                       : 0;
     if (n == 0 || (n == 2 && s[0] < 0xC2) || (n == 4 && s[0] > 0xF4)) {
         return 0;
     }

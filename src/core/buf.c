@@ -42,7 +42,10 @@ bool buf_append(struct buf *b, const void *data, size_t len)
     return true;
 }
 
-bool buf_append_str(struct buf *b, const char *s) { return buf_append(b, s, strlen(s)); }
+bool buf_append_str(struct buf *b, const char *s)
+{
+    return buf_append(b, s, strlen(s));
+}
 
 bool buf_printf(struct buf *b, const char *fmt, ...)
 {
@@ -66,4 +69,7 @@ bool buf_printf(struct buf *b, const char *fmt, ...)
     return ok;
 }
 
-const char *buf_str(const struct buf *b) { return b->data ? b->data : ""; }
+const char *buf_str(const struct buf *b)
+{
+    return b->data ? b->data : "";
+}

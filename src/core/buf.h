@@ -19,8 +19,8 @@ void buf_release(struct buf *b);
 void buf_reset(struct buf *b);
 bool buf_append(struct buf *b, const void *data, size_t len) WARN_UNUSED;
 bool buf_append_str(struct buf *b, const char *s) WARN_UNUSED;
-bool buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)))
-WARN_UNUSED;
+bool buf_printf(struct buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3))) WARN_UNUSED;
 /* The contents as a C string ("" when empty); borrowed until the next change. */
 const char *buf_str(const struct buf *b);
 

@@ -15,12 +15,12 @@
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Programmer errors abort with file and line; operating errors are returned, never asserted. */
-#define PASSERT(cond)                                                                          \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            fprintf(stderr, "assertion failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__);     \
-            abort();                                                                           \
-        }                                                                                      \
+#define PASSERT(cond)                                                                              \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "assertion failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__);          \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 /* Allocation failure aborts (as redis's zmalloc and postgres's palloc do): callers never

@@ -5,9 +5,9 @@
 #include "core/crypto.h"
 
 struct setting {
-    const char *flag;    /* "--listen"; NULL for environment-only settings */
-    const char *env;     /* "PASARELA_LISTEN"; NULL for flag-only settings */
-    bool is_switch;      /* a flag without a value */
+    const char *flag; /* "--listen"; NULL for environment-only settings */
+    const char *env;  /* "PASARELA_LISTEN"; NULL for flag-only settings */
+    bool is_switch;   /* a flag without a value */
     enum perr_code (*apply)(struct config *cfg, const char *value, const char *source,
                             struct perr *err);
 };
@@ -17,7 +17,8 @@ static enum perr_code set_listen(struct config *cfg, const char *v, const char *
 {
     const char *colon = strrchr(v, ':');
     if (!colon || colon == v || (size_t)(colon - v) >= sizeof(cfg->listen_host)) {
-        return perr_set(err, PERR_PARAM_INVALID, src, "%s must be HOST:PORT, like 127.0.0.1:8080.", src);
+        return perr_set(err, PERR_PARAM_INVALID, src, "%s must be HOST:PORT, like 127.0.0.1:8080.",
+                        src);
     }
     char *end;
     errno = 0;
@@ -51,7 +52,8 @@ static enum perr_code set_public_url(struct config *cfg, const char *v, const ch
                                      struct perr *err)
 {
     if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) {
-        return perr_set(err, PERR_PARAM_INVALID, src, "%s must start with http:// or https://.", src);
+        return perr_set(err, PERR_PARAM_INVALID, src, "%s must start with http:// or https://.",
+                        src);
     }
     return set_path(cfg->public_url, sizeof(cfg->public_url), v, src, err);
 }
@@ -82,7 +84,8 @@ static enum perr_code set_master_key(struct config *cfg, const char *v, const ch
 {
     if (!config_parse_master_key(v, cfg->master_key)) {
         return perr_set(err, PERR_PARAM_INVALID, src,
-                        "%s must be the base64 of exactly 32 bytes (openssl rand -base64 32).", src);
+                        "%s must be the base64 of exactly 32 bytes (openssl rand -base64 32).",
+                        src);
     }
     cfg->has_master_key = true;
     return PERR_OK;
@@ -91,7 +94,8 @@ static enum perr_code set_master_key(struct config *cfg, const char *v, const ch
 static enum perr_code set_log(struct config *cfg, const char *v, const char *src, struct perr *err)
 {
     if (!log_parse_level(v, &cfg->log_level)) {
-        return perr_set(err, PERR_PARAM_INVALID, src, "%s must be debug, info, warn or error.", src);
+        return perr_set(err, PERR_PARAM_INVALID, src, "%s must be debug, info, warn or error.",
+                        src);
     }
     return PERR_OK;
 }
@@ -200,10 +204,15 @@ static const struct setting settings[] = {
 
 static void set_defaults(struct config *cfg)
 {
-    *cfg = (struct config){.listen_port = 8080, .log_level = LOG_INFO, .http_threads = 0,
-                           .audit_checkpoint_s = 60, .workers = 2,
-                           .provider_timeout_ms = 10000, .webhook_tolerance_s = 300,
-                           .sandbox_enabled = true, .sandbox_delay_ms = 100};
+    *cfg = (struct config){.listen_port = 8080,
+                           .log_level = LOG_INFO,
+                           .http_threads = 0,
+                           .audit_checkpoint_s = 60,
+                           .workers = 2,
+                           .provider_timeout_ms = 10000,
+                           .webhook_tolerance_s = 300,
+                           .sandbox_enabled = true,
+                           .sandbox_delay_ms = 100};
     str_copy(cfg->listen_host, sizeof(cfg->listen_host), "127.0.0.1");
     str_copy(cfg->data_dir, sizeof(cfg->data_dir), "./data");
 }

@@ -21,14 +21,14 @@ struct config {
     bool has_master_key;
     enum log_level log_level;
     bool demo;
-    int http_threads; /* 0: four per processor core, at least 4 */
+    int http_threads;       /* 0: four per processor core, at least 4 */
     int audit_checkpoint_s; /* seconds between audit checkpoints */
     int workers;            /* job worker threads */
     int job_backoff_ms;     /* 0: each job kind's own retry delays; else the base for all */
     int provider_timeout_ms;
     int webhook_tolerance_s; /* replay window of signed webhooks */
     bool sandbox_enabled;
-    int sandbox_delay_ms;    /* how long the sandbox keeps a payment pending */
+    int sandbox_delay_ms;        /* how long the sandbox keeps a payment pending */
     char tenant[LIMIT_ID_BYTES]; /* `audit verify --tenant` */
 };
 

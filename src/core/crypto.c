@@ -2,12 +2,12 @@
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <pthread.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/rand.h>
 #include <openssl/params.h>
+#include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 
 void crypto_sha256(const void *data, size_t len, uint8_t out[SHA256_BYTES])
 {
@@ -120,8 +120,8 @@ void base62_random(char *out, size_t n)
 
 static bool base64_char(char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '+' || c == '/';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/';
 }
 
 /* Standard base64 only: a multiple of four characters from the alphabet, with at most two

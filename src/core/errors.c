@@ -5,8 +5,8 @@
 const char *perr_code_name(enum perr_code code)
 {
     switch (code) {
-#define PERR(name, code, status, type, message)                                                \
-    case PERR_##name:                                                                          \
+#define PERR(name, code, status, type, message)                                                    \
+    case PERR_##name:                                                                              \
         return code;
 #include "core/errors.def"
 #undef PERR
@@ -17,8 +17,8 @@ const char *perr_code_name(enum perr_code code)
 int perr_http_status(enum perr_code code)
 {
     switch (code) {
-#define PERR(name, code, status, type, message)                                                \
-    case PERR_##name:                                                                          \
+#define PERR(name, code, status, type, message)                                                    \
+    case PERR_##name:                                                                              \
         return status;
 #include "core/errors.def"
 #undef PERR
@@ -29,8 +29,8 @@ int perr_http_status(enum perr_code code)
 const char *perr_type(enum perr_code code)
 {
     switch (code) {
-#define PERR(name, code, status, type, message)                                                \
-    case PERR_##name:                                                                          \
+#define PERR(name, code, status, type, message)                                                    \
+    case PERR_##name:                                                                              \
         return type;
 #include "core/errors.def"
 #undef PERR
@@ -41,8 +41,8 @@ const char *perr_type(enum perr_code code)
 const char *perr_default_message(enum perr_code code)
 {
     switch (code) {
-#define PERR(name, code, status, type, message)                                                \
-    case PERR_##name:                                                                          \
+#define PERR(name, code, status, type, message)                                                    \
+    case PERR_##name:                                                                              \
         return message;
 #include "core/errors.def"
 #undef PERR

@@ -31,7 +31,8 @@ enum perr_code json_parse_object(const char *data, size_t len, json_t **out, str
 {
     *out = NULL;
     if (len == 0) {
-        return perr_set(err, PERR_INVALID_JSON, NULL, "The request body is empty; send a JSON object.");
+        return perr_set(err, PERR_INVALID_JSON, NULL,
+                        "The request body is empty; send a JSON object.");
     }
     if (!depth_within_limit(data, len)) {
         return perr_set(err, PERR_INVALID_JSON, NULL,
@@ -56,7 +57,7 @@ enum perr_code json_only_keys(json_t *obj, const char *const *allowed, struct pe
 {
     const char *key;
     json_t *value;
-    json_object_foreach(obj, key, value) {
+    json_object_foreach (obj, key, value) {
         (void)value;
         bool known = false;
         for (size_t i = 0; allowed[i]; i++) {
@@ -72,8 +73,8 @@ enum perr_code json_only_keys(json_t *obj, const char *const *allowed, struct pe
     return PERR_OK;
 }
 
-enum perr_code json_get_string(const json_t *obj, const char *key, size_t max_len,
-                               const char **out, struct perr *err)
+enum perr_code json_get_string(const json_t *obj, const char *key, size_t max_len, const char **out,
+                               struct perr *err)
 {
     *out = NULL;
     json_t *v = json_object_get(obj, key);
@@ -107,9 +108,8 @@ enum perr_code json_get_int(const json_t *obj, const char *key, int64_t min, int
     }
     json_int_t n = json_integer_value(v);
     if (n < min || n > max) {
-        return perr_set(err, PERR_PARAM_INVALID, key,
-                        "'%s' must be between %lld and %lld.", key, (long long)min,
-                        (long long)max);
+        return perr_set(err, PERR_PARAM_INVALID, key, "'%s' must be between %lld and %lld.", key,
+                        (long long)min, (long long)max);
     }
     *present = true;
     *out = n;
@@ -125,13 +125,27 @@ static bool canonical_string(const char *s, size_t len, struct buf *out)
         const char *esc = NULL;
         char hex[8];
         switch (c) {
-        case '"': esc = "\\\""; break;
-        case '\\': esc = "\\\\"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        case '\t': esc = "\\t"; break;
-        case '\b': esc = "\\b"; break;
-        case '\f': esc = "\\f"; break;
+        case '"':
+            esc = "\\\"";
+            break;
+        case '\\':
+            esc = "\\\\";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
+        case '\t':
+            esc = "\\t";
+            break;
+        case '\b':
+            esc = "\\b";
+            break;
+        case '\f':
+            esc = "\\f";
+            break;
         default:
             if (c < 0x20) {
                 snprintf(hex, sizeof(hex), "\\u%04x", c);
@@ -160,7 +174,7 @@ static bool canonical_object(json_t *v, struct buf *out, int depth)
     size_t i = 0;
     const char *key;
     json_t *value;
-    json_object_foreach(v, key, value) {
+    json_object_foreach (v, key, value) {
         (void)value;
         keys[i++] = key;
     }
@@ -207,7 +221,10 @@ static bool canonical_value(json_t *v, struct buf *out, int depth)
     return false;
 }
 
-bool json_canonical(json_t *v, struct buf *out) { return canonical_value(v, out, 0); }
+bool json_canonical(json_t *v, struct buf *out)
+{
+    return canonical_value(v, out, 0);
+}
 
 char *json_dump_compact(const json_t *v)
 {

@@ -11,17 +11,17 @@
 
 /* Parses a request body that must be one JSON object. On success *out is a new reference
  * the caller owns. */
-enum perr_code json_parse_object(const char *data, size_t len, json_t **out, struct perr *err)
-    WARN_UNUSED;
+enum perr_code json_parse_object(const char *data, size_t len, json_t **out,
+                                 struct perr *err) WARN_UNUSED;
 
 /* Rejects any key of obj not in the NULL-terminated list `allowed` (PERR_PARAM_UNKNOWN). */
-enum perr_code json_only_keys(json_t *obj, const char *const *allowed, struct perr *err)
-    WARN_UNUSED;
+enum perr_code json_only_keys(json_t *obj, const char *const *allowed,
+                              struct perr *err) WARN_UNUSED;
 
 /* Reads an optional string field (*out stays NULL when absent or null). The string is
  * borrowed from obj. Enforces max_len bytes and valid UTF-8 (jansson guarantees the latter). */
-enum perr_code json_get_string(const json_t *obj, const char *key, size_t max_len,
-                               const char **out, struct perr *err) WARN_UNUSED;
+enum perr_code json_get_string(const json_t *obj, const char *key, size_t max_len, const char **out,
+                               struct perr *err) WARN_UNUSED;
 /* Reads an optional integer field (JSON integer only: 1.0, "1" and true are refused). */
 enum perr_code json_get_int(const json_t *obj, const char *key, int64_t min, int64_t max,
                             bool *present, int64_t *out, struct perr *err) WARN_UNUSED;

@@ -8,7 +8,10 @@
 static enum log_level min_level = LOG_INFO;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
-void log_set_level(enum log_level level) { min_level = level; }
+void log_set_level(enum log_level level)
+{
+    min_level = level;
+}
 
 bool log_parse_level(const char *s, enum log_level *out)
 {
@@ -29,7 +32,8 @@ void log_emit(enum log_level level, const char *msg, json_t *fields)
     }
     char now[RFC3339_BYTES];
     time_format_rfc3339_us(time_now_unix_us(), now);
-    json_t *line = json_pack("{s:s, s:s, s:s}", "time", now, "level", level_names[level], "msg", msg);
+    json_t *line =
+        json_pack("{s:s, s:s, s:s}", "time", now, "level", level_names[level], "msg", msg);
     if (fields) {
         json_object_update(line, fields);
         json_decref(fields);

@@ -13,9 +13,9 @@
 #define MONEY_DECIMAL_BYTES 32 /* longest decimal string with NUL */
 
 struct currency {
-    char code[4];     /* "MXN" */
-    int numeric;      /* 484 */
-    int exponent;     /* digits after the decimal point: 0 (CLP, JPY), 2 (MXN), 3 (KWD), 4 (CLF) */
+    char code[4];      /* "MXN" */
+    int numeric;       /* 484 */
+    int exponent;      /* digits after the decimal point: 0 (CLP, JPY), 2 (MXN), 3 (KWD), 4 (CLF) */
     int64_t max_minor; /* the largest accepted amount in minor units */
 };
 

@@ -2,7 +2,10 @@
 
 #include <time.h>
 
-uint64_t time_now_unix_ms(void) { return (uint64_t)time_now_unix_us() / 1000; }
+uint64_t time_now_unix_ms(void)
+{
+    return (uint64_t)time_now_unix_us() / 1000;
+}
 
 int64_t time_now_unix_us(void)
 {
@@ -31,9 +34,15 @@ static void format(int64_t unix_us, bool with_us, char out[RFC3339_BYTES])
     }
 }
 
-void time_format_rfc3339_us(int64_t unix_us, char out[RFC3339_BYTES]) { format(unix_us, true, out); }
+void time_format_rfc3339_us(int64_t unix_us, char out[RFC3339_BYTES])
+{
+    format(unix_us, true, out);
+}
 
-void time_format_rfc3339(int64_t unix_us, char out[RFC3339_BYTES]) { format(unix_us, false, out); }
+void time_format_rfc3339(int64_t unix_us, char out[RFC3339_BYTES])
+{
+    format(unix_us, false, out);
+}
 
 static bool digits(const char *s, int n, int *out)
 {
@@ -78,8 +87,12 @@ bool time_parse_rfc3339(const char *s, int64_t *unix_us)
         min > 59 || sec > 60 || year < 1970) {
         return false;
     }
-    struct tm tm = {.tm_year = year - 1900, .tm_mon = mon - 1, .tm_mday = day,
-                    .tm_hour = hour, .tm_min = min, .tm_sec = sec};
+    struct tm tm = {.tm_year = year - 1900,
+                    .tm_mon = mon - 1,
+                    .tm_mday = day,
+                    .tm_hour = hour,
+                    .tm_min = min,
+                    .tm_sec = sec};
     time_t t = timegm(&tm);
     *unix_us = (int64_t)t * 1000000 + frac;
     return true;

@@ -8,7 +8,7 @@
 #define CIDR_TEXT_MAX 64
 
 struct cidr {
-    int family;        /* AF_INET or AF_INET6 */
+    int family; /* AF_INET or AF_INET6 */
     uint8_t addr[16];
     int prefix_bits;
 };

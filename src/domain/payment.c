@@ -1,14 +1,10 @@
 #include "domain/payment.h"
 
 static const char *const names[PAYMENT_STATUS_COUNT] = {
-    [PAYMENT_PENDING] = "pending",
-    [PAYMENT_APPROVED] = "approved",
-    [PAYMENT_REJECTED] = "rejected",
-    [PAYMENT_CANCELLED] = "cancelled",
-    [PAYMENT_EXPIRED] = "expired",
-    [PAYMENT_PARTIALLY_REFUNDED] = "partially_refunded",
-    [PAYMENT_REFUNDED] = "refunded",
-    [PAYMENT_CHARGED_BACK] = "charged_back",
+    [PAYMENT_PENDING] = "pending",   [PAYMENT_APPROVED] = "approved",
+    [PAYMENT_REJECTED] = "rejected", [PAYMENT_CANCELLED] = "cancelled",
+    [PAYMENT_EXPIRED] = "expired",   [PAYMENT_PARTIALLY_REFUNDED] = "partially_refunded",
+    [PAYMENT_REFUNDED] = "refunded", [PAYMENT_CHARGED_BACK] = "charged_back",
 };
 
 static const char *const event_types[PAYMENT_STATUS_COUNT] = {

@@ -1,6 +1,9 @@
 #include "domain/tenant.h"
 
-static bool is_lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+static bool is_lower_alnum(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
 
 bool tenant_slug_valid(const char *slug)
 {
@@ -54,7 +57,7 @@ static enum perr_code validate_amounts(const char *kind, json_t *v, struct perr 
     }
     const char *code;
     json_t *amount;
-    json_object_foreach(v, code, amount) {
+    json_object_foreach (v, code, amount) {
         if (!currency_shaped(code)) {
             return perr_set(err, PERR_PARAM_INVALID, "limits",
                             "limits.%s: '%.16s' is not a currency code like MXN.", kind, code);
@@ -74,7 +77,7 @@ enum perr_code tenant_limits_validate(json_t *limits, struct perr *err)
     }
     const char *key;
     json_t *v;
-    json_object_foreach(limits, key, v) {
+    json_object_foreach (limits, key, v) {
         if (strcmp(key, "max_payment_amount") != 0 && strcmp(key, "monthly_volume") != 0) {
             return perr_set(err, PERR_PARAM_INVALID, "limits",
                             "limits accepts max_payment_amount and monthly_volume, not '%.32s'.",

@@ -26,8 +26,8 @@ static const char *bearer_token(const struct request *req)
 
 /* Finds the unrevoked tenant key whose SHA-256 matches token. tenant_status receives the
  * tenant's status. */
-static enum perr_code find_tenant_key(struct request *req, const char *token,
-                                      char *tenant_status, size_t status_size, struct perr *err)
+static enum perr_code find_tenant_key(struct request *req, const char *token, char *tenant_status,
+                                      size_t status_size, struct perr *err)
 {
     char prefix[SECRET_PREFIX_CHARS + 1];
     char digest[SHA256_HEX_BYTES];
@@ -55,8 +55,7 @@ static enum perr_code find_tenant_key(struct request *req, const char *token,
         if (strlen(stored) == SHA256_HEX_BYTES - 1 &&
             crypto_equal(stored, digest, SHA256_HEX_BYTES - 1)) {
             str_copy(req->auth.key_id, sizeof(req->auth.key_id), store_rows_get(&rows, i, 0));
-            str_copy(req->auth.tenant_id, sizeof(req->auth.tenant_id),
-                     store_rows_get(&rows, i, 1));
+            str_copy(req->auth.tenant_id, sizeof(req->auth.tenant_id), store_rows_get(&rows, i, 1));
             str_copy(tenant_status, status_size, store_rows_get(&rows, i, 3));
             rc = PERR_OK;
         }
@@ -93,7 +92,8 @@ static enum perr_code admin_context(struct request *req, unsigned flags, struct 
                                       : PERR_OK;
     }
     bool exists = false;
-    enum perr_code rc = id_valid("ten", tenant) ? tenant_exists(req, tenant, &exists, err) : PERR_OK;
+    enum perr_code rc =
+        id_valid("ten", tenant) ? tenant_exists(req, tenant, &exists, err) : PERR_OK;
     if (rc != PERR_OK) {
         return rc;
     }
@@ -123,8 +123,9 @@ static enum perr_code tenant_context(struct request *req, const char *token, enu
                         "Only the admin key may act on another tenant.");
     }
     if (need == AUTH_ADMIN) {
-        return perr_set(err, PERR_PERMISSION_DENIED, NULL,
-                        "This endpoint is for the operator's admin key; a tenant key may not use it.");
+        return perr_set(
+            err, PERR_PERMISSION_DENIED, NULL,
+            "This endpoint is for the operator's admin key; a tenant key may not use it.");
     }
     return PERR_OK;
 }

@@ -30,8 +30,8 @@ enum route_flags {
 
 /* The Idempotency-Key state of one request (http/idempotency.c). */
 struct idempotency {
-    bool claimed; /* this request owns the key and must store or release it */
-    bool stored;  /* the answer was stored with the change */
+    bool claimed;               /* this request owns the key and must store or release it */
+    bool stored;                /* the answer was stored with the change */
     char scope[LIMIT_ID_BYTES]; /* the tenant id, or "platform" */
     char key[IDEMPOTENCY_KEY_MAX + 1];
     char request_sha256[65];
@@ -67,12 +67,12 @@ struct request {
 
 struct response {
     int status;
-    json_t *body;              /* owned; NULL for an empty body */
-    char allow[64];            /* the Allow header of a 405 */
-    const char *content_type;  /* default application/json; static strings only */
-    char *raw;                 /* a non-JSON body (owned), e.g. CSV; used when body is NULL */
+    json_t *body;             /* owned; NULL for an empty body */
+    char allow[64];           /* the Allow header of a 405 */
+    const char *content_type; /* default application/json; static strings only */
+    char *raw;                /* a non-JSON body (owned), e.g. CSV; used when body is NULL */
     size_t raw_len;
-    bool replayed;             /* an idempotent replay: adds Idempotent-Replayed: true */
+    bool replayed; /* an idempotent replay: adds Idempotent-Replayed: true */
 };
 
 typedef void (*handler_fn)(struct request *req, struct response *res);
@@ -82,8 +82,8 @@ struct route {
     const char *pattern; /* "/v1/tenants/{id}" */
     handler_fn handler;
     enum auth_need auth;
-    unsigned flags;     /* enum route_flags */
-    size_t body_limit;  /* bytes; 0 for LIMIT_BODY_BYTES */
+    unsigned flags;    /* enum route_flags */
+    size_t body_limit; /* bytes; 0 for LIMIT_BODY_BYTES */
 };
 
 /* Answers with a JSON body (consumed). */

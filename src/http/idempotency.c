@@ -48,11 +48,11 @@ static enum claim_result try_claim(struct request *req, struct response *res)
         respond_error(res, &err);
         return FAILED;
     }
-    enum perr_code rc = store_exec(&tx,
-                                   "SELECT request_sha256, state, status, response, created_us"
-                                   " FROM idempotency_keys WHERE tenant_id = ? AND idem_key = ?",
-                                   SQL_PARAMS(SV_T(req->idem.scope), SV_T(req->idem.key)), &rows,
-                                   &err);
+    enum perr_code rc =
+        store_exec(&tx,
+                   "SELECT request_sha256, state, status, response, created_us"
+                   " FROM idempotency_keys WHERE tenant_id = ? AND idem_key = ?",
+                   SQL_PARAMS(SV_T(req->idem.scope), SV_T(req->idem.key)), &rows, &err);
     enum claim_result result = FAILED;
     if (rc != PERR_OK) {
         store_tx_rollback(&tx);
@@ -65,8 +65,9 @@ static enum claim_result try_claim(struct request *req, struct response *res)
                      store_rows_int(&rows, 0, 4) < now - (int64_t)IDEMPOTENCY_ABANDONED_S * 1000000;
     if (rows.nrows == 0 || expired || abandoned) {
         if (rows.nrows == 1) {
-            rc = store_exec(&tx, "DELETE FROM idempotency_keys WHERE tenant_id = ? AND idem_key = ?",
-                            SQL_PARAMS(SV_T(req->idem.scope), SV_T(req->idem.key)), NULL, &err);
+            rc =
+                store_exec(&tx, "DELETE FROM idempotency_keys WHERE tenant_id = ? AND idem_key = ?",
+                           SQL_PARAMS(SV_T(req->idem.scope), SV_T(req->idem.key)), NULL, &err);
         }
         if (rc == PERR_OK) {
             rc = store_exec(&tx,
@@ -149,12 +150,12 @@ enum perr_code idempotency_store(struct request *req, struct store_tx *tx, int s
     }
     char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
     PASSERT(text != NULL);
-    enum perr_code rc = store_exec(tx,
-                                   "UPDATE idempotency_keys SET state = 'done', status = ?,"
-                                   " response = ? WHERE tenant_id = ? AND idem_key = ?",
-                                   SQL_PARAMS(SV_I(status), SV_T(text), SV_T(req->idem.scope),
-                                              SV_T(req->idem.key)),
-                                   NULL, err);
+    enum perr_code rc =
+        store_exec(tx,
+                   "UPDATE idempotency_keys SET state = 'done', status = ?,"
+                   " response = ? WHERE tenant_id = ? AND idem_key = ?",
+                   SQL_PARAMS(SV_I(status), SV_T(text), SV_T(req->idem.scope), SV_T(req->idem.key)),
+                   NULL, err);
     free(text);
     req->idem.stored = rc == PERR_OK;
     return rc;
@@ -170,11 +171,11 @@ void idempotency_end(struct request *req)
     if (store_tx_begin(req->app->store, STORE_TX_WRITE, &tx, &err) != PERR_OK) {
         return; /* the claim is taken over once abandoned */
     }
-    enum perr_code rc = store_exec(&tx,
-                                   "DELETE FROM idempotency_keys WHERE tenant_id = ? AND"
-                                   " idem_key = ? AND state = 'running'",
-                                   SQL_PARAMS(SV_T(req->idem.scope), SV_T(req->idem.key)), NULL,
-                                   &err);
+    enum perr_code rc =
+        store_exec(&tx,
+                   "DELETE FROM idempotency_keys WHERE tenant_id = ? AND"
+                   " idem_key = ? AND state = 'running'",
+                   SQL_PARAMS(SV_T(req->idem.scope), SV_T(req->idem.key)), NULL, &err);
     if (store_tx_finish(&tx, rc, &err) != PERR_OK) {
         log_msg(LOG_WARN, "could not record: %s", err.message);
     }

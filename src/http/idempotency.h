@@ -11,8 +11,8 @@
 #include "http/http.h"
 
 #define IDEMPOTENCY_RETENTION_S (24 * 3600)
-#define IDEMPOTENCY_WAIT_MS 30000     /* how long a concurrent request waits for the first */
-#define IDEMPOTENCY_ABANDONED_S 120   /* a claim this old without an answer was abandoned */
+#define IDEMPOTENCY_WAIT_MS 30000   /* how long a concurrent request waits for the first */
+#define IDEMPOTENCY_ABANDONED_S 120 /* a claim this old without an answer was abandoned */
 
 /* Before the handler. False when res already holds the answer (a replay or an error). */
 bool idempotency_begin(struct request *req, struct response *res);

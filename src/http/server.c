@@ -244,8 +244,8 @@ static void dispatch(struct request *req, struct response *res)
     }
     memcpy(req->path_params, m.params, sizeof(m.params));
     req->npath_params = m.nparams;
-    if (req->body_too_large || req->body.len > (m.route->body_limit ? m.route->body_limit
-                                                                     : LIMIT_BODY_BYTES)) {
+    if (req->body_too_large ||
+        req->body.len > (m.route->body_limit ? m.route->body_limit : LIMIT_BODY_BYTES)) {
         respond_fail(res, PERR_BODY_TOO_LARGE, NULL, "The request body is larger than %zu bytes.",
                      m.route->body_limit ? m.route->body_limit : (size_t)LIMIT_BODY_BYTES);
         return;
@@ -265,8 +265,8 @@ static void dispatch(struct request *req, struct response *res)
     run_handler(req, m.route, res);
 }
 
-static struct request *request_new(struct server *s, struct MHD_Connection *conn,
-                                   const char *url, const char *method)
+static struct request *request_new(struct server *s, struct MHD_Connection *conn, const char *url,
+                                   const char *method)
 {
     struct request *req = xcalloc(1, sizeof(*req));
     atomic_fetch_add(&s->inflight, 1);
@@ -286,9 +286,8 @@ static struct request *request_new(struct server *s, struct MHD_Connection *conn
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)version;
     struct request *req = *con_cls;
@@ -346,7 +345,8 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 static enum perr_code resolve(const char *host, uint16_t port, struct sockaddr_storage *addr,
                               bool *ipv6, struct perr *err)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     char service[8];
@@ -390,7 +390,10 @@ enum perr_code server_start(struct app *app, int threads, struct server **out, s
     return PERR_OK;
 }
 
-uint16_t server_port(const struct server *s) { return s->port; }
+uint16_t server_port(const struct server *s)
+{
+    return s->port;
+}
 
 /* MHD_quiesce_daemon races with the epoll workers in libmicrohttpd 0.9.75 (it may abort
  * with "Failed to remove listen FD from epoll set"), so stopping drains instead: new

@@ -11,7 +11,7 @@
 #include "core/timeutil.h"
 
 #define JOBS_CLAIM_BATCH 16
-#define JOBS_LEASE_MS 300000   /* a claimed job is someone else's for five minutes */
+#define JOBS_LEASE_MS 300000 /* a claimed job is someone else's for five minutes */
 #define JOBS_IDLE_WAIT_MS 50
 #define JOBS_MAX_WORKERS 16
 
@@ -102,19 +102,19 @@ struct claim {
 static enum perr_code claim_tx(struct store_tx *tx, void *arg, struct perr *err)
 {
     struct claim *c = arg;
-    enum perr_code rc = store_exec(tx,
-                                   "SELECT id, tenant_id, kind, payload, correlation_id, attempts"
-                                   " FROM jobs WHERE state IN ('queued', 'running')"
-                                   " AND run_after_us <= ? ORDER BY run_after_us LIMIT ?",
-                                   SQL_PARAMS(SV_I(c->now_us), SV_I(JOBS_CLAIM_BATCH)), c->rows,
-                                   err);
+    enum perr_code rc =
+        store_exec(tx,
+                   "SELECT id, tenant_id, kind, payload, correlation_id, attempts"
+                   " FROM jobs WHERE state IN ('queued', 'running')"
+                   " AND run_after_us <= ? ORDER BY run_after_us LIMIT ?",
+                   SQL_PARAMS(SV_I(c->now_us), SV_I(JOBS_CLAIM_BATCH)), c->rows, err);
     for (size_t i = 0; rc == PERR_OK && i < c->rows->nrows; i++) {
-        rc = store_exec(tx,
-                        "UPDATE jobs SET state = 'running', attempts = attempts + 1,"
-                        " run_after_us = ? WHERE id = ?",
-                        SQL_PARAMS(SV_I(c->now_us + JOBS_LEASE_MS * 1000),
-                                   SV_T(store_rows_get(c->rows, i, 0))),
-                        NULL, err);
+        rc = store_exec(
+            tx,
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1,"
+            " run_after_us = ? WHERE id = ?",
+            SQL_PARAMS(SV_I(c->now_us + JOBS_LEASE_MS * 1000), SV_T(store_rows_get(c->rows, i, 0))),
+            NULL, err);
     }
     return rc;
 }
@@ -136,7 +136,7 @@ static enum perr_code claim(struct jobs *j, struct store_rows *rows, struct perr
 /* What became of one run, kept until the batch's outcomes are recorded together. */
 struct outcome {
     char id[LIMIT_ID_BYTES];
-    const char *state;  /* "done", "queued" (retry) or "dead" */
+    const char *state; /* "done", "queued" (retry) or "dead" */
     int64_t run_after_us;
     int max_attempts;
     char error[LIMIT_ERROR_MESSAGE_BYTES];
@@ -148,14 +148,16 @@ static void judge(const struct jobs *j, const struct job *job, const struct job_
     bool dead = rc != PERR_OK && (!kind || job->attempts >= kind->max_attempts);
     str_copy(out->id, sizeof(out->id), job->id);
     out->state = rc == PERR_OK ? "done" : dead ? "dead" : "queued";
-    out->run_after_us = time_now_unix_us() +
-                        (rc == PERR_OK || dead
-                               ? 0
-                               : jobs_backoff_ms(kind, job->attempts, j->app->cfg->job_backoff_ms) *
-                                     1000);
+    out->run_after_us =
+        time_now_unix_us() +
+        (rc == PERR_OK || dead
+             ? 0
+             : jobs_backoff_ms(kind, job->attempts, j->app->cfg->job_backoff_ms) * 1000);
     out->max_attempts = kind ? kind->max_attempts : 0;
     str_copy(out->error, sizeof(out->error),
-             rc == PERR_OK ? "" : failure->message[0] ? failure->message : perr_code_name(rc));
+             rc == PERR_OK         ? ""
+             : failure->message[0] ? failure->message
+                                   : perr_code_name(rc));
     if (rc != PERR_OK) {
         log_emit(dead ? LOG_ERROR : LOG_WARN, dead ? "job dead" : "job failed",
                  json_pack("{s:s, s:s, s:i, s:s, s:s}", "job", job->id, "kind", job->kind,
@@ -183,8 +185,8 @@ static enum perr_code outcomes_tx(struct store_tx *tx, void *arg, struct perr *e
                         "UPDATE jobs SET state = ?, run_after_us = ?, last_error = ?,"
                         " max_attempts = ?, updated = ? WHERE id = ?",
                         SQL_PARAMS(SV_T(out->state), SV_I(out->run_after_us),
-                                   SV_T(out->error[0] ? out->error : NULL),
-                                   SV_I(out->max_attempts), SV_T(now), SV_T(out->id)),
+                                   SV_T(out->error[0] ? out->error : NULL), SV_I(out->max_attempts),
+                                   SV_T(now), SV_T(out->id)),
                         NULL, err);
     }
     return rc;
@@ -286,8 +288,7 @@ static void recover_abandoned(struct store *st)
     }
 }
 
-struct jobs *jobs_start(struct app *app, const struct job_kind *kinds, size_t nkinds,
-                        int nworkers)
+struct jobs *jobs_start(struct app *app, const struct job_kind *kinds, size_t nkinds, int nworkers)
 {
     recover_abandoned(app->store);
     PASSERT(nworkers > 0 && nworkers <= JOBS_MAX_WORKERS);
@@ -334,11 +335,11 @@ enum perr_code jobs_replay(struct store_tx *tx, const char *id, int64_t *count, 
     char now[RFC3339_BYTES];
     time_format_rfc3339_us(time_now_unix_us(), now);
     if (id) {
-        return store_exec_changes(tx,
-                                  "UPDATE jobs SET state = 'queued', attempts = 0, run_after_us = ?,"
-                                  " updated = ? WHERE id = ? AND state = 'dead'",
-                                  SQL_PARAMS(SV_I(time_now_unix_us()), SV_T(now), SV_T(id)), count,
-                                  err);
+        return store_exec_changes(
+            tx,
+            "UPDATE jobs SET state = 'queued', attempts = 0, run_after_us = ?,"
+            " updated = ? WHERE id = ? AND state = 'dead'",
+            SQL_PARAMS(SV_I(time_now_unix_us()), SV_T(now), SV_T(id)), count, err);
     }
     return store_exec_changes(tx,
                               "UPDATE jobs SET state = 'queued', attempts = 0, run_after_us = ?,"

@@ -39,8 +39,7 @@ enum perr_code jobs_enqueue(struct store_tx *tx, const char *kind, const char *t
 
 struct jobs;
 /* Starts nworkers threads running the given kinds (a static table, borrowed). */
-struct jobs *jobs_start(struct app *app, const struct job_kind *kinds, size_t nkinds,
-                        int nworkers);
+struct jobs *jobs_start(struct app *app, const struct job_kind *kinds, size_t nkinds, int nworkers);
 /* Wakes the workers: call after committing a transaction that enqueued due jobs. */
 void jobs_notify(struct jobs *j);
 /* Lets running jobs finish, then stops the workers and frees j. */
@@ -48,8 +47,8 @@ void jobs_stop(struct jobs *j);
 
 /* Moves a dead job (or every dead job when id is NULL) back to the queue with its attempts
  * reset; returns how many through *count. Audited by the caller. */
-enum perr_code jobs_replay(struct store_tx *tx, const char *id, int64_t *count, struct perr *err)
-    WARN_UNUSED;
+enum perr_code jobs_replay(struct store_tx *tx, const char *id, int64_t *count,
+                           struct perr *err) WARN_UNUSED;
 
 /* The delay before retry `attempt` (1-based): uniform in [0, min(max, base * 2^(attempt-1))].
  * base_override_ms, when not 0, replaces the kind's base (and the cap becomes 64 times it). */

@@ -10,8 +10,9 @@
 enum perr_code payment_load(struct store_tx *tx, const char *tenant_id, const char *id,
                             struct store_rows *rows, struct perr *err)
 {
-    enum perr_code rc = store_exec(tx, "SELECT " PAYMENT_COLUMNS " FROM payments"
-                                       " WHERE tenant_id = ? AND id = ?",
+    enum perr_code rc = store_exec(tx,
+                                   "SELECT " PAYMENT_COLUMNS " FROM payments"
+                                   " WHERE tenant_id = ? AND id = ?",
                                    SQL_PARAMS(SV_T(tenant_id), SV_T(id)), rows, err);
     if (rc == PERR_OK && rows->nrows == 0) {
         store_rows_free(rows);
@@ -33,11 +34,11 @@ json_t *payment_json(const struct store_rows *r, size_t i)
         "{s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:o, s:s?, s:o, s:I, s:o, s:s, s:s}",
         "id", store_rows_get(r, i, PC_ID), "object", "payment", "amount",
         (json_int_t)store_rows_int(r, i, PC_AMOUNT), "currency", store_rows_get(r, i, PC_CURRENCY),
-        "status", store_rows_get(r, i, PC_STATUS), "status_detail",
-        store_rows_get(r, i, PC_DETAIL), "provider", store_rows_get(r, i, PC_PROVIDER),
-        "provider_payment_id", store_rows_get(r, i, PC_PROVIDER_ID), "checkout_url",
-        store_rows_get(r, i, PC_CHECKOUT), "description", store_rows_get(r, i, PC_DESCRIPTION),
-        "customer", json_or_null(store_rows_get(r, i, PC_CUSTOMER)), "external_reference",
+        "status", store_rows_get(r, i, PC_STATUS), "status_detail", store_rows_get(r, i, PC_DETAIL),
+        "provider", store_rows_get(r, i, PC_PROVIDER), "provider_payment_id",
+        store_rows_get(r, i, PC_PROVIDER_ID), "checkout_url", store_rows_get(r, i, PC_CHECKOUT),
+        "description", store_rows_get(r, i, PC_DESCRIPTION), "customer",
+        json_or_null(store_rows_get(r, i, PC_CUSTOMER)), "external_reference",
         store_rows_get(r, i, PC_EXTREF), "metadata",
         json_or_null(store_rows_get(r, i, PC_METADATA)), "amount_refunded",
         (json_int_t)store_rows_int(r, i, PC_REFUNDED), "provider_fee",
@@ -102,13 +103,17 @@ static enum perr_code record_transition(struct store_tx *tx, const struct change
     if (rc != PERR_OK) {
         return rc;
     }
-    json_t *changes = json_pack("{s:{s:s}, s:{s:s, s:s}, s:s}", "before", "status",
-                                payment_status_name(from), "after", "status",
-                                payment_status_name(to), "status_detail", detail, "cause",
-                                c->cause);
-    struct audit_event ev = {.chain_id = tenant_id, .tenant_id = tenant_id, .actor = c->actor,
-                             .correlation_id = c->correlation_id, .action = "payment.transition",
-                             .entity_type = "payment", .entity_id = id, .changes = changes};
+    json_t *changes = json_pack(
+        "{s:{s:s}, s:{s:s, s:s}, s:s}", "before", "status", payment_status_name(from), "after",
+        "status", payment_status_name(to), "status_detail", detail, "cause", c->cause);
+    struct audit_event ev = {.chain_id = tenant_id,
+                             .tenant_id = tenant_id,
+                             .actor = c->actor,
+                             .correlation_id = c->correlation_id,
+                             .action = "payment.transition",
+                             .entity_type = "payment",
+                             .entity_id = id,
+                             .changes = changes};
     rc = audit_append(tx, c->app->audit_key, &ev, err);
     json_decref(changes);
     return rc;
@@ -131,9 +136,8 @@ static enum perr_code emit_event(struct store_tx *tx, const struct change_ctx *c
 }
 
 enum perr_code payment_transition(struct store_tx *tx, const struct change_ctx *c,
-                                  const char *tenant_id, const char *id,
-                                  enum payment_status from, enum payment_status to,
-                                  const char *detail, struct perr *err)
+                                  const char *tenant_id, const char *id, enum payment_status from,
+                                  enum payment_status to, const char *detail, struct perr *err)
 {
     if (!payment_transition_allowed(from, to)) {
         log_emit(LOG_WARN, "illegal payment transition refused",
@@ -146,18 +150,18 @@ enum perr_code payment_transition(struct store_tx *tx, const struct change_ctx *
     char now[RFC3339_BYTES];
     time_format_rfc3339(time_now_unix_us(), now);
     int64_t changed = 0;
-    enum perr_code rc = store_exec_changes(
-        tx,
-        "UPDATE payments SET status = ?, status_detail = ?, updated = ?"
-        " WHERE tenant_id = ? AND id = ? AND status = ?",
-        SQL_PARAMS(SV_T(payment_status_name(to)), SV_T(detail), SV_T(now), SV_T(tenant_id),
-                   SV_T(id), SV_T(payment_status_name(from))),
-        &changed, err);
+    enum perr_code rc =
+        store_exec_changes(tx,
+                           "UPDATE payments SET status = ?, status_detail = ?, updated = ?"
+                           " WHERE tenant_id = ? AND id = ? AND status = ?",
+                           SQL_PARAMS(SV_T(payment_status_name(to)), SV_T(detail), SV_T(now),
+                                      SV_T(tenant_id), SV_T(id), SV_T(payment_status_name(from))),
+                           &changed, err);
     if (rc == PERR_OK && changed != 1) {
         rc = perr_set(err, PERR_CONFLICT, NULL, "The payment changed meanwhile; try again.");
     }
-    if (rc == PERR_OK && (to == PAYMENT_REJECTED || to == PAYMENT_CANCELLED ||
-                          to == PAYMENT_EXPIRED)) {
+    if (rc == PERR_OK &&
+        (to == PAYMENT_REJECTED || to == PAYMENT_CANCELLED || to == PAYMENT_EXPIRED)) {
         rc = release_volume(tx, tenant_id, id, err);
     }
     if (rc == PERR_OK) {
@@ -171,9 +175,8 @@ enum perr_code payment_transition(struct store_tx *tx, const struct change_ctx *
 
 /* Refunds and the fee as the provider reports them; never lowers what is recorded. */
 static enum perr_code apply_amounts(struct store_tx *tx, const char *tenant_id, const char *id,
-                                    const struct store_rows *row,
-                                    const struct provider_payment *pp, bool *changed,
-                                    struct perr *err)
+                                    const struct store_rows *row, const struct provider_payment *pp,
+                                    bool *changed, struct perr *err)
 {
     int64_t amount = store_rows_int(row, 0, PC_AMOUNT);
     int64_t refunded = store_rows_int(row, 0, PC_REFUNDED);
@@ -185,14 +188,13 @@ static enum perr_code apply_amounts(struct store_tx *tx, const char *tenant_id, 
     *changed = true;
     int64_t new_refunded = reported > refunded ? reported : refunded;
     int64_t reserved = store_rows_int(row, 0, PC_RESERVED);
-    return store_exec(tx,
-                      "UPDATE payments SET amount_refunded = ?, refund_reserved = ?,"
-                      " provider_fee = coalesce(provider_fee, ?) WHERE tenant_id = ? AND id = ?",
-                      SQL_PARAMS(SV_I(new_refunded),
-                                 SV_I(reserved > new_refunded ? reserved : new_refunded),
-                                 pp->has_fee ? SV_I(pp->fee) : SV_T(NULL), SV_T(tenant_id),
-                                 SV_T(id)),
-                      NULL, err);
+    return store_exec(
+        tx,
+        "UPDATE payments SET amount_refunded = ?, refund_reserved = ?,"
+        " provider_fee = coalesce(provider_fee, ?) WHERE tenant_id = ? AND id = ?",
+        SQL_PARAMS(SV_I(new_refunded), SV_I(reserved > new_refunded ? reserved : new_refunded),
+                   pp->has_fee ? SV_I(pp->fee) : SV_T(NULL), SV_T(tenant_id), SV_T(id)),
+        NULL, err);
 }
 
 enum perr_code payment_apply_provider(struct store_tx *tx, const struct change_ctx *c,

@@ -11,23 +11,38 @@
 #include "providers/connector.h"
 #include "store/store.h"
 
-#define PAYMENT_COLUMNS                                                                        \
-    "tenant_id, id, amount, currency, status, status_detail, provider, provider_payment_id,"   \
-    " checkout_url, description, customer, external_reference, metadata, amount_refunded,"    \
+#define PAYMENT_COLUMNS                                                                            \
+    "tenant_id, id, amount, currency, status, status_detail, provider, provider_payment_id,"       \
+    " checkout_url, description, customer, external_reference, metadata, amount_refunded,"         \
     " refund_reserved, provider_fee, created, updated"
 
 enum payment_col {
-    PC_TENANT, PC_ID, PC_AMOUNT, PC_CURRENCY, PC_STATUS, PC_DETAIL, PC_PROVIDER, PC_PROVIDER_ID,
-    PC_CHECKOUT, PC_DESCRIPTION, PC_CUSTOMER, PC_EXTREF, PC_METADATA, PC_REFUNDED,
-    PC_RESERVED, PC_FEE, PC_CREATED, PC_UPDATED
+    PC_TENANT,
+    PC_ID,
+    PC_AMOUNT,
+    PC_CURRENCY,
+    PC_STATUS,
+    PC_DETAIL,
+    PC_PROVIDER,
+    PC_PROVIDER_ID,
+    PC_CHECKOUT,
+    PC_DESCRIPTION,
+    PC_CUSTOMER,
+    PC_EXTREF,
+    PC_METADATA,
+    PC_REFUNDED,
+    PC_RESERVED,
+    PC_FEE,
+    PC_CREATED,
+    PC_UPDATED
 };
 
 /* Who causes a change, for the transition log and the audit trail. */
 struct change_ctx {
     struct app *app;
-    const char *actor;          /* "key:...", "admin", "provider:sandbox" */
+    const char *actor; /* "key:...", "admin", "provider:sandbox" */
     const char *correlation_id;
-    const char *cause;          /* "api", "webhook", "reconciliation" */
+    const char *cause; /* "api", "webhook", "reconciliation" */
 };
 
 /* Reads one payment of one tenant; PERR_RESOURCE_MISSING when absent. */
@@ -38,9 +53,9 @@ json_t *payment_json(const struct store_rows *rows, size_t i);
 
 /* Moves a payment from `from` to `to` (one allowed step) in tx. */
 enum perr_code payment_transition(struct store_tx *tx, const struct change_ctx *c,
-                                  const char *tenant_id, const char *id,
-                                  enum payment_status from, enum payment_status to,
-                                  const char *detail, struct perr *err) WARN_UNUSED;
+                                  const char *tenant_id, const char *id, enum payment_status from,
+                                  enum payment_status to, const char *detail,
+                                  struct perr *err) WARN_UNUSED;
 
 /* Applies a provider's view of the payment: every step from the current state to the
  * reported one (none when the report is behind), the refunded amount and the provider fee.

@@ -12,7 +12,7 @@ void accounts_derive_key(const uint8_t *master_key, size_t len, uint8_t out[SHA2
 bool provider_name_known(const char *name)
 {
     static const char *const names[] = {"sandbox", "mercadopago", "stripe", "polar",
-                                        "conekta", "paypal", "flow", "nowpayments"};
+                                        "conekta", "paypal",      "flow",   "nowpayments"};
     for (size_t i = 0; i < ARRAY_LEN(names); i++) {
         if (strcmp(names[i], name) == 0) {
             return true;
@@ -35,16 +35,17 @@ static json_t *load_json(const char *text)
     return v ? v : json_object();
 }
 
-enum perr_code account_load(struct store_tx *tx, const uint8_t key[SHA256_BYTES],
-                            const char *owner, const char *provider, struct provider_account *out,
-                            bool *found, struct perr *err)
+enum perr_code account_load(struct store_tx *tx, const uint8_t key[SHA256_BYTES], const char *owner,
+                            const char *provider, struct provider_account *out, bool *found,
+                            struct perr *err)
 {
     struct store_rows rows;
     *out = (struct provider_account){0};
-    enum perr_code rc = store_exec(tx,
-                                   "SELECT mode, is_default, config, secrets, hints, created,"
-                                   " updated FROM provider_accounts WHERE owner = ? AND provider = ?",
-                                   SQL_PARAMS(SV_T(owner), SV_T(provider)), &rows, err);
+    enum perr_code rc =
+        store_exec(tx,
+                   "SELECT mode, is_default, config, secrets, hints, created,"
+                   " updated FROM provider_accounts WHERE owner = ? AND provider = ?",
+                   SQL_PARAMS(SV_T(owner), SV_T(provider)), &rows, err);
     if (rc != PERR_OK) {
         return rc;
     }
@@ -80,20 +81,22 @@ enum perr_code account_save(struct store_tx *tx, const uint8_t key[SHA256_BYTES]
     char *sealed = crypto_seal(key, secrets_clear);
     crypto_free_secret(secrets_clear);
     char *hints = json_dump_compact(a->hints);
-    enum perr_code rc = exists
-        ? store_exec(tx,
-                     "UPDATE provider_accounts SET mode = ?, is_default = ?, config = ?,"
-                     " secrets = ?, hints = ?, updated = ? WHERE owner = ? AND provider = ?",
-                     SQL_PARAMS(SV_T(a->mode), SV_I(a->is_default), SV_T(config), SV_T(sealed),
-                                SV_T(hints), SV_T(a->updated), SV_T(a->owner), SV_T(a->provider)),
-                     NULL, err)
-        : store_exec(tx,
-                     "INSERT INTO provider_accounts (owner, provider, mode, is_default, config,"
-                     " secrets, hints, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     SQL_PARAMS(SV_T(a->owner), SV_T(a->provider), SV_T(a->mode),
-                                SV_I(a->is_default), SV_T(config), SV_T(sealed), SV_T(hints),
-                                SV_T(a->created), SV_T(a->updated)),
-                     NULL, err);
+    enum perr_code rc =
+        exists
+            ? store_exec(tx,
+                         "UPDATE provider_accounts SET mode = ?, is_default = ?, config = ?,"
+                         " secrets = ?, hints = ?, updated = ? WHERE owner = ? AND provider = ?",
+                         SQL_PARAMS(SV_T(a->mode), SV_I(a->is_default), SV_T(config), SV_T(sealed),
+                                    SV_T(hints), SV_T(a->updated), SV_T(a->owner),
+                                    SV_T(a->provider)),
+                         NULL, err)
+            : store_exec(tx,
+                         "INSERT INTO provider_accounts (owner, provider, mode, is_default, config,"
+                         " secrets, hints, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         SQL_PARAMS(SV_T(a->owner), SV_T(a->provider), SV_T(a->mode),
+                                    SV_I(a->is_default), SV_T(config), SV_T(sealed), SV_T(hints),
+                                    SV_T(a->created), SV_T(a->updated)),
+                         NULL, err);
     free(config);
     free(sealed);
     free(hints);

@@ -32,13 +32,13 @@ void accounts_derive_key(const uint8_t *master_key, size_t len, uint8_t out[SHA2
 bool provider_name_known(const char *name);
 
 /* Loads the account; *found false when there is none. */
-enum perr_code account_load(struct store_tx *tx, const uint8_t key[SHA256_BYTES],
-                            const char *owner, const char *provider, struct provider_account *out,
-                            bool *found, struct perr *err) WARN_UNUSED;
+enum perr_code account_load(struct store_tx *tx, const uint8_t key[SHA256_BYTES], const char *owner,
+                            const char *provider, struct provider_account *out, bool *found,
+                            struct perr *err) WARN_UNUSED;
 /* Inserts or replaces the account (secrets sealed in the process). */
 enum perr_code account_save(struct store_tx *tx, const uint8_t key[SHA256_BYTES],
-                            const struct provider_account *a, bool exists, struct perr *err)
-    WARN_UNUSED;
+                            const struct provider_account *a, bool exists,
+                            struct perr *err) WARN_UNUSED;
 void account_release(struct provider_account *a);
 /* The API shape: settings and masked secrets, never a secret. New reference. */
 json_t *account_json(const struct provider_account *a);

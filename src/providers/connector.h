@@ -63,13 +63,12 @@ struct provider_refund {
 /* A verified webhook reduced to what pasarela needs. */
 struct provider_event {
     char type[64];
-    bool has_payment;                 /* the event carries the payment's state */
-    struct provider_payment payment;  /* when has_payment */
+    bool has_payment;                    /* the event carries the payment's state */
+    struct provider_payment payment;     /* when has_payment */
     char payment_ref[PROVIDER_ID_BYTES]; /* the provider's payment id (always set) */
 };
 
-typedef void (*provider_search_fn)(const struct provider_payment *p, int64_t created_us,
-                                   void *arg);
+typedef void (*provider_search_fn)(const struct provider_payment *p, int64_t created_us, void *arg);
 
 struct provider_ops {
     const char *name;
@@ -93,8 +92,8 @@ struct provider_ops {
     enum perr_code (*search)(const struct provider_ctx *ctx, int64_t from_us, int64_t to_us,
                              provider_search_fn fn, void *arg, struct perr *err);
     /* Parses a webhook body that was already verified. */
-    enum perr_code (*parse_webhook)(const struct provider_ctx *ctx, const char *body,
-                                    size_t len, struct provider_event *out, struct perr *err);
+    enum perr_code (*parse_webhook)(const struct provider_ctx *ctx, const char *body, size_t len,
+                                    struct provider_event *out, struct perr *err);
     /* OAuth (NULL for providers without it): the authorization URL for state, and the
      * exchange of a code for tokens. Added by the connectors issue. */
     enum perr_code (*oauth_authorize_url)(const struct provider_ctx *ctx, const char *state,
@@ -116,9 +115,8 @@ enum perr_code provider_get_payment(const struct provider_ops *p, const struct p
                                     const char *provider_id, struct provider_payment *out,
                                     struct perr *err) WARN_UNUSED;
 enum perr_code provider_refund(const struct provider_ops *p, const struct provider_ctx *ctx,
-                               const char *provider_id, int64_t amount,
-                               const char *idempotency_key, struct provider_refund *out,
-                               struct perr *err) WARN_UNUSED;
+                               const char *provider_id, int64_t amount, const char *idempotency_key,
+                               struct provider_refund *out, struct perr *err) WARN_UNUSED;
 enum perr_code provider_cancel(const struct provider_ops *p, const struct provider_ctx *ctx,
                                const char *provider_id, struct provider_payment *out,
                                struct perr *err) WARN_UNUSED;

@@ -4,7 +4,10 @@
 
 #define CONNECT_TIMEOUT_MS 2000L
 
-void http_client_global_init(void) { PASSERT(curl_global_init(CURL_GLOBAL_DEFAULT) == 0); }
+void http_client_global_init(void)
+{
+    PASSERT(curl_global_init(CURL_GLOBAL_DEFAULT) == 0);
+}
 
 static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {

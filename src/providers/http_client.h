@@ -13,14 +13,14 @@ struct http_call {
     const char *method; /* "GET", "POST", ... */
     const char *url;
     const char *headers[HTTP_CLIENT_MAX_HEADERS]; /* "Name: value", NULL-terminated */
-    const char *body;   /* may be NULL */
+    const char *body;                             /* may be NULL */
     size_t body_len;
     long timeout_ms;
 };
 
 struct http_result {
-    long status;      /* 0 when no answer */
-    struct buf body;  /* owned; release with buf_release */
+    long status;     /* 0 when no answer */
+    struct buf body; /* owned; release with buf_release */
 };
 
 void http_client_global_init(void);

@@ -43,9 +43,8 @@ enum perr_code provider_get_payment(const struct provider_ops *p, const struct p
 }
 
 enum perr_code provider_refund(const struct provider_ops *p, const struct provider_ctx *ctx,
-                               const char *provider_id, int64_t amount,
-                               const char *idempotency_key, struct provider_refund *out,
-                               struct perr *err)
+                               const char *provider_id, int64_t amount, const char *idempotency_key,
+                               struct provider_refund *out, struct perr *err)
 {
     *out = (struct provider_refund){0};
     if (!(p->caps & PROVIDER_CAP_REFUNDS)) {

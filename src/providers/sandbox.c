@@ -9,8 +9,8 @@
 #include "domain/stdwebhooks.h"
 #include "providers/http_client.h"
 
-#define SANDBOX_COLUMNS                                                                        \
-    "id, account, amount, currency, status, status_detail, fee, amount_refunded,"             \
+#define SANDBOX_COLUMNS                                                                            \
+    "id, account, amount, currency, status, status_detail, fee, amount_refunded,"                  \
     " external_reference, created_us"
 
 void sandbox_derive_webhook_key(const uint8_t *master_key, size_t len, uint8_t out[32])
@@ -35,8 +35,10 @@ static enum outcome outcome_of(const char *email)
     static const struct {
         const char *name;
         enum outcome outcome;
-    } table[] = {{"pending", OUT_PENDING}, {"chargeback", OUT_CHARGEBACK},
-                 {"error", OUT_ERROR},     {"timeout", OUT_TIMEOUT},
+    } table[] = {{"pending", OUT_PENDING},
+                 {"chargeback", OUT_CHARGEBACK},
+                 {"error", OUT_ERROR},
+                 {"timeout", OUT_TIMEOUT},
                  {"reject", OUT_REJECT}};
     for (size_t i = 0; i < ARRAY_LEN(table); i++) {
         size_t n = strlen(table[i].name);
@@ -63,8 +65,9 @@ static void row_to_payment(const struct store_rows *r, struct provider_payment *
 static enum perr_code load(struct store_tx *tx, const char *account, const char *id,
                            struct store_rows *rows, struct perr *err)
 {
-    enum perr_code rc = store_exec(tx, "SELECT " SANDBOX_COLUMNS " FROM sandbox_payments"
-                                       " WHERE id = ? AND account = ?",
+    enum perr_code rc = store_exec(tx,
+                                   "SELECT " SANDBOX_COLUMNS " FROM sandbox_payments"
+                                   " WHERE id = ? AND account = ?",
                                    SQL_PARAMS(SV_T(id), SV_T(account)), rows, err);
     if (rc == PERR_OK && rows->nrows == 0) {
         store_rows_free(rows);
@@ -75,16 +78,15 @@ static enum perr_code load(struct store_tx *tx, const char *account, const char 
 
 /* Schedules the change of a sandbox payment to `to` (NULL: only notify its current state)
  * after delay_ms, then `then` after another delay. */
-static enum perr_code schedule(struct store_tx *tx, const struct provider_ctx *ctx,
-                               const char *id, const char *to, const char *then,
-                               int64_t delay_ms, struct perr *err)
+static enum perr_code schedule(struct store_tx *tx, const struct provider_ctx *ctx, const char *id,
+                               const char *to, const char *then, int64_t delay_ms, struct perr *err)
 {
     char event_id[LIMIT_ID_BYTES];
     id_new("msg", event_id);
-    json_t *payload = json_pack("{s:s, s:s, s:s?, s:s?, s:s?}", "payment", id, "event_id",
-                                event_id, "to", to, "then", then, "tenant_id", ctx->tenant_id);
-    enum perr_code rc = jobs_enqueue(tx, sandbox_job_kind.name, ctx->tenant_id, payload,
-                                     delay_ms, ctx->correlation_id, err);
+    json_t *payload = json_pack("{s:s, s:s, s:s?, s:s?, s:s?}", "payment", id, "event_id", event_id,
+                                "to", to, "then", then, "tenant_id", ctx->tenant_id);
+    enum perr_code rc = jobs_enqueue(tx, sandbox_job_kind.name, ctx->tenant_id, payload, delay_ms,
+                                     ctx->correlation_id, err);
     json_decref(payload);
     return rc;
 }
@@ -108,14 +110,14 @@ static enum perr_code insert_tx(struct store_tx *tx, void *arg, struct perr *err
 {
     const struct sandbox_insert *si = arg;
     const struct provider_payment *out = si->out;
-    enum perr_code rc = store_exec(
-        tx,
-        "INSERT INTO sandbox_payments (" SANDBOX_COLUMNS ")"
-        " VALUES (?, ?, ?, ?, 'pending', '', ?, 0, ?, ?)",
-        SQL_PARAMS(SV_T(out->id), SV_T(account_of(si->ctx)), SV_I(si->req->amount),
-                   SV_T(si->req->currency->code), SV_I(out->fee), SV_T(si->req->payment_id),
-                   SV_I(time_now_unix_us())),
-        NULL, err);
+    enum perr_code rc =
+        store_exec(tx,
+                   "INSERT INTO sandbox_payments (" SANDBOX_COLUMNS ")"
+                   " VALUES (?, ?, ?, ?, 'pending', '', ?, 0, ?, ?)",
+                   SQL_PARAMS(SV_T(out->id), SV_T(account_of(si->ctx)), SV_I(si->req->amount),
+                              SV_T(si->req->currency->code), SV_I(out->fee),
+                              SV_T(si->req->payment_id), SV_I(time_now_unix_us())),
+                   NULL, err);
     if (rc == PERR_OK && si->outcome != OUT_PENDING) {
         const char *to = si->outcome == OUT_REJECT ? "rejected" : "approved";
         const char *then = si->outcome == OUT_CHARGEBACK ? "charged_back" : NULL;
@@ -235,7 +237,8 @@ static enum perr_code sandbox_refund(const struct provider_ctx *ctx, const char 
     bool moved = false;
     if (rc == PERR_OK) {
         int64_t refunded = p.amount_refunded + amount;
-        enum payment_status to = refunded == p.amount ? PAYMENT_REFUNDED : PAYMENT_PARTIALLY_REFUNDED;
+        enum payment_status to =
+            refunded == p.amount ? PAYMENT_REFUNDED : PAYMENT_PARTIALLY_REFUNDED;
         rc = move(&tx, account_of(ctx), provider_id, to, refunded, &moved, &p, err);
     }
     if (rc == PERR_OK) {
@@ -275,9 +278,8 @@ static enum perr_code sandbox_cancel(const struct provider_ctx *ctx, const char 
     return rc;
 }
 
-static enum perr_code sandbox_search(const struct provider_ctx *ctx, int64_t from_us,
-                                     int64_t to_us, provider_search_fn fn, void *arg,
-                                     struct perr *err)
+static enum perr_code sandbox_search(const struct provider_ctx *ctx, int64_t from_us, int64_t to_us,
+                                     provider_search_fn fn, void *arg, struct perr *err)
 {
     struct store_tx tx;
     struct store_rows rows;
@@ -285,13 +287,14 @@ static enum perr_code sandbox_search(const struct provider_ctx *ctx, int64_t fro
     if (rc != PERR_OK) {
         return rc;
     }
-    rc = store_exec(&tx, "SELECT " SANDBOX_COLUMNS " FROM sandbox_payments WHERE account = ?"
-                         " AND created_us >= ? AND created_us < ? ORDER BY created_us",
+    rc = store_exec(&tx,
+                    "SELECT " SANDBOX_COLUMNS " FROM sandbox_payments WHERE account = ?"
+                    " AND created_us >= ? AND created_us < ? ORDER BY created_us",
                     SQL_PARAMS(SV_T(account_of(ctx)), SV_I(from_us), SV_I(to_us)), &rows, err);
     store_tx_rollback(&tx);
     for (size_t i = 0; rc == PERR_OK && i < rows.nrows; i++) {
-        struct store_rows one = {.nrows = 1, .ncols = rows.ncols,
-                                 .cells = rows.cells + i * rows.ncols};
+        struct store_rows one = {
+            .nrows = 1, .ncols = rows.ncols, .cells = rows.cells + i * rows.ncols};
         struct provider_payment p = {0};
         row_to_payment(&one, &p);
         fn(&p, store_rows_int(&rows, i, 9), arg);
@@ -312,7 +315,8 @@ static enum perr_code sandbox_parse_webhook(const struct provider_ctx *ctx, cons
     const char *status = json_string_value(json_object_get(data, "status"));
     const char *detail = json_string_value(json_object_get(data, "status_detail"));
     const char *ref = json_string_value(json_object_get(data, "external_reference"));
-    json_t *amount = json_object_get(data, "amount"), *refunded = json_object_get(data, "amount_refunded");
+    json_t *amount = json_object_get(data, "amount"),
+           *refunded = json_object_get(data, "amount_refunded");
     json_t *fee = json_object_get(data, "fee");
     enum perr_code rc = PERR_OK;
     *out = (struct provider_event){.has_payment = true};
@@ -323,7 +327,8 @@ static enum perr_code sandbox_parse_webhook(const struct provider_ctx *ctx, cons
         str_copy(out->type, sizeof(out->type), type);
         str_copy(out->payment_ref, sizeof(out->payment_ref), id);
         str_copy(out->payment.id, sizeof(out->payment.id), id);
-        str_copy(out->payment.status_detail, sizeof(out->payment.status_detail), detail ? detail : "");
+        str_copy(out->payment.status_detail, sizeof(out->payment.status_detail),
+                 detail ? detail : "");
         str_copy(out->payment.external_reference, sizeof(out->payment.external_reference), ref);
         out->payment.amount = json_integer_value(amount);
         out->payment.amount_refunded = json_integer_value(refunded);
@@ -336,8 +341,8 @@ static enum perr_code sandbox_parse_webhook(const struct provider_ctx *ctx, cons
 
 static json_t *event_json(const char *event_id, const struct provider_payment *p)
 {
-    return json_pack("{s:s, s:s, s:I, s:{s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:s}}", "id",
-                     event_id, "type", "payment.updated", "created",
+    return json_pack("{s:s, s:s, s:I, s:{s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:s}}", "id", event_id,
+                     "type", "payment.updated", "created",
                      (json_int_t)(time_now_unix_us() / 1000000), "data", "id", p->id, "status",
                      payment_status_name(p->status), "status_detail", p->status_detail, "amount",
                      (json_int_t)p->amount, "currency", p->currency, "amount_refunded",
@@ -350,7 +355,8 @@ static enum perr_code deliver(struct app *app, const struct job *job, const char
 {
     const char *tenant = job->tenant_id[0] ? job->tenant_id : NULL;
     char url[CONFIG_PATH_BYTES + 64], idh[96], tsh[64], sigh[96], corr[LIMIT_REQUEST_ID_BYTES + 32];
-    PASSERT(strlen(event_id) < LIMIT_ID_BYTES && strlen(job->correlation_id) <= LIMIT_REQUEST_ID_BYTES);
+    PASSERT(strlen(event_id) < LIMIT_ID_BYTES &&
+            strlen(job->correlation_id) <= LIMIT_REQUEST_ID_BYTES);
     int n = snprintf(url, sizeof(url), "%s/webhooks/sandbox%s%s", app->cfg->public_url,
                      tenant ? "/" : "", tenant ? tenant : "");
     PASSERT(n > 0 && (size_t)n < sizeof(url)); /* public_url is at most CONFIG_PATH_BYTES */
@@ -361,15 +367,18 @@ static enum perr_code deliver(struct app *app, const struct job *job, const char
     snprintf(tsh, sizeof(tsh), "webhook-timestamp: %lld", (long long)now);
     snprintf(sigh, sizeof(sigh), "webhook-signature: %s", sig);
     snprintf(corr, sizeof(corr), "X-Request-Id: %s", job->correlation_id);
-    struct http_call call = {.method = "POST", .url = url, .body = body, .body_len = strlen(body),
+    struct http_call call = {.method = "POST",
+                             .url = url,
+                             .body = body,
+                             .body_len = strlen(body),
                              .timeout_ms = app->cfg->provider_timeout_ms,
                              .headers = {"Content-Type: application/json", idh, tsh, sigh, corr}};
     struct http_result res;
     enum perr_code rc = http_client_call(&call, &res, err);
     buf_release(&res.body);
     if (rc == PERR_OK && (res.status < 200 || res.status > 299)) {
-        rc = perr_set(err, PERR_PROVIDER_ERROR, NULL, "pasarela answered %ld to the sandbox webhook",
-                      res.status);
+        rc = perr_set(err, PERR_PROVIDER_ERROR, NULL,
+                      "pasarela answered %ld to the sandbox webhook", res.status);
     }
     return rc;
 }
@@ -403,7 +412,8 @@ static enum perr_code sandbox_job(struct app *app, const struct job *job, struct
     const char *event_id = json_string_value(json_object_get(job->payload, "event_id"));
     const char *to = json_string_value(json_object_get(job->payload, "to"));
     const char *then = json_string_value(json_object_get(job->payload, "then"));
-    struct provider_ctx ctx = {.app = app, .tenant_id = job->tenant_id[0] ? job->tenant_id : NULL,
+    struct provider_ctx ctx = {.app = app,
+                               .tenant_id = job->tenant_id[0] ? job->tenant_id : NULL,
                                .correlation_id = job->correlation_id};
     enum payment_status ignored;
     if (!id || !event_id || (to && !payment_status_parse(to, &ignored))) {
@@ -445,8 +455,8 @@ const struct job_kind sandbox_job_kind = {
 
 const struct provider_ops provider_sandbox = {
     .name = "sandbox",
-    .caps = PROVIDER_CAP_REFUNDS | PROVIDER_CAP_CANCEL | PROVIDER_CAP_SEARCH |
-            PROVIDER_CAP_WEBHOOKS,
+    .caps =
+        PROVIDER_CAP_REFUNDS | PROVIDER_CAP_CANCEL | PROVIDER_CAP_SEARCH | PROVIDER_CAP_WEBHOOKS,
     .create_payment = sandbox_create,
     .get_payment = sandbox_get,
     .refund = sandbox_refund,

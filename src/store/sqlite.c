@@ -62,10 +62,10 @@ struct store_backend {
     struct store_conn writer;
     pthread_mutex_t write_lock; /* held by the one member running statements */
     pthread_cond_t batch_done;
-    int write_waiters;          /* threads queued for write_lock; guarded by waiters_lock */
+    int write_waiters; /* threads queued for write_lock; guarded by waiters_lock */
     pthread_mutex_t waiters_lock;
-    bool batch_open;            /* BEGIN issued, COMMIT not yet */
-    size_t nfinished;           /* members of the open batch waiting for its commit */
+    bool batch_open;  /* BEGIN issued, COMMIT not yet */
+    size_t nfinished; /* members of the open batch waiting for its commit */
     struct batch_member *finished[BATCH_MAX_MEMBERS];
     /* The writer thread: runs queued write functions back to back in the open batch. */
     pthread_t writer_thread;
@@ -368,8 +368,7 @@ static void rollback_member(struct store_backend *b)
     }
 }
 
-static enum perr_code sqlite_commit(struct store_backend *b, struct store_conn *c,
-                                    struct perr *err)
+static enum perr_code sqlite_commit(struct store_backend *b, struct store_conn *c, struct perr *err)
 {
     if (c != &b->writer) {
         int rc = exec_sql(c, "COMMIT");
@@ -570,8 +569,8 @@ static void collect_row(sqlite3_stmt *stmt, struct store_rows *rows, size_t *cap
     char **row = rows->cells + rows->nrows * rows->ncols;
     for (size_t i = 0; i < rows->ncols; i++) {
         const unsigned char *text = sqlite3_column_text(stmt, (int)i);
-        row[i] = text ? xstrndup((const char *)text, (size_t)sqlite3_column_bytes(stmt, (int)i))
-                      : NULL;
+        row[i] =
+            text ? xstrndup((const char *)text, (size_t)sqlite3_column_bytes(stmt, (int)i)) : NULL;
     }
     rows->nrows++;
 }
@@ -630,8 +629,8 @@ static enum perr_code sqlite_ping(struct store_backend *b, struct perr *err)
         return perr_set(err, PERR_STORE_UNAVAILABLE, NULL, NULL);
     }
     struct store_conn *c = acquire_reader(b);
-    enum perr_code rc = sqlite_exec(c, "SELECT count(*) FROM schema_version", NULL, 0, NULL,
-                                    NULL, err);
+    enum perr_code rc =
+        sqlite_exec(c, "SELECT count(*) FROM schema_version", NULL, 0, NULL, NULL, err);
     release_reader(b, c);
     return rc;
 }

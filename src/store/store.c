@@ -15,8 +15,8 @@ enum perr_code store_open(const char *data_dir, int nconns, struct store **out, 
 {
     *out = NULL;
     if (mkdir(data_dir, 0700) != 0 && errno != EEXIST) {
-        return perr_set(err, PERR_STORE_UNAVAILABLE, "data", "cannot create the data directory %.200s: %s",
-                        data_dir, strerror(errno));
+        return perr_set(err, PERR_STORE_UNAVAILABLE, "data",
+                        "cannot create the data directory %.200s: %s", data_dir, strerror(errno));
     }
     char path[1024];
     if ((size_t)snprintf(path, sizeof(path), "%s/pasarela.db", data_dir) >= sizeof(path)) {
@@ -187,8 +187,7 @@ int store_schema_version(struct store *st)
     return version;
 }
 
-static enum perr_code apply_migration(struct store *st, const struct migration *m,
-                                      struct perr *err)
+static enum perr_code apply_migration(struct store *st, const struct migration *m, struct perr *err)
 {
     struct store_tx tx;
     enum perr_code rc = store_tx_begin(st, STORE_TX_WRITE, &tx, err);

@@ -26,7 +26,7 @@ static inline struct sv sv_text(const char *s)
 }
 #define SV_T(x) sv_text(x)
 /* Expands to the `params, nparams` arguments of store_exec. */
-#define SQL_PARAMS(...)                                                                        \
+#define SQL_PARAMS(...)                                                                            \
     (const struct sv[]){__VA_ARGS__}, (sizeof((struct sv[]){__VA_ARGS__}) / sizeof(struct sv))
 #define SQL_NO_PARAMS NULL, 0
 
@@ -82,8 +82,8 @@ struct store_tx {
 };
 
 /* Opens (creating when needed) the store in data_dir. */
-enum perr_code store_open(const char *data_dir, int nconns, struct store **out, struct perr *err)
-    WARN_UNUSED;
+enum perr_code store_open(const char *data_dir, int nconns, struct store **out,
+                          struct perr *err) WARN_UNUSED;
 void store_close(struct store *st);
 /* Applies every embedded migration newer than the store's schema version, each in its own
  * transaction; *applied (may be NULL) receives how many ran. */
@@ -102,12 +102,12 @@ void store_tx_rollback(struct store_tx *tx);
  * an error to roll back. The backend may run many such functions, from many threads, back to
  * back in one batch on its writer thread: the hot write paths use this form. */
 typedef enum perr_code (*store_write_fn)(struct store_tx *tx, void *ctx, struct perr *err);
-enum perr_code store_write(struct store *st, store_write_fn fn, void *ctx, struct perr *err)
-    WARN_UNUSED;
+enum perr_code store_write(struct store *st, store_write_fn fn, void *ctx,
+                           struct perr *err) WARN_UNUSED;
 
 /* Commits when rc is PERR_OK, otherwise rolls back; returns the outcome. */
-enum perr_code store_tx_finish(struct store_tx *tx, enum perr_code rc, struct perr *err)
-    WARN_UNUSED;
+enum perr_code store_tx_finish(struct store_tx *tx, enum perr_code rc,
+                               struct perr *err) WARN_UNUSED;
 
 enum perr_code store_exec(struct store_tx *tx, const char *sql, const struct sv *params,
                           size_t nparams, struct store_rows *rows, struct perr *err) WARN_UNUSED;

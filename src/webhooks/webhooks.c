@@ -10,8 +10,7 @@
 #include "payments/payments.h"
 
 /* The sandbox signs with Standard Webhooks under the installation's sandbox key. */
-static const char *verify_sandbox(const struct request *req,
-                                  const struct provider_account *account,
+static const char *verify_sandbox(const struct request *req, const struct provider_account *account,
                                   char event_id[WEBHOOK_EVENT_ID_BYTES])
 {
     (void)account;
@@ -66,7 +65,10 @@ static bool body_event_id(const struct request *req, const char *key, const char
     return event_id[0] != '\0';
 }
 
-static int64_t now_s(void) { return time_now_unix_us() / 1000000; }
+static int64_t now_s(void)
+{
+    return time_now_unix_us() / 1000000;
+}
 
 static const char *verdict(enum stdwh_result r, bool has_id)
 {
@@ -78,9 +80,9 @@ static const char *verify_stripe(const struct request *req, const struct provide
 {
     const char *secrets[WHSIG_SECRETS_MAX];
     size_t n = account_secrets(a, secrets);
-    enum stdwh_result r = whsig_stripe_verify(request_header(req, "Stripe-Signature"),
-                                              buf_str(&req->body), req->body.len, secrets, n,
-                                              now_s(), req->app->cfg->webhook_tolerance_s);
+    enum stdwh_result r =
+        whsig_stripe_verify(request_header(req, "Stripe-Signature"), buf_str(&req->body),
+                            req->body.len, secrets, n, now_s(), req->app->cfg->webhook_tolerance_s);
     return verdict(r, r == STDWH_OK && body_event_id(req, "id", NULL, event_id));
 }
 
@@ -107,14 +109,14 @@ static const char *verify_polar(const struct request *req, const struct provider
     size_t n = account_secrets(a, plain);
     for (size_t i = 0; i < n; i++) {
         bool standard = strncmp(plain[i], "whsec_", 6) == 0;
-        secrets[i] = (struct whsig_polar_secret){
-            plain[i], standard ? WHSIG_POLAR_KEY_STANDARD : WHSIG_POLAR_KEY_LEGACY};
+        secrets[i] = (struct whsig_polar_secret){plain[i], standard ? WHSIG_POLAR_KEY_STANDARD
+                                                                    : WHSIG_POLAR_KEY_LEGACY};
     }
     const char *id = request_header(req, "webhook-id");
-    enum stdwh_result r = whsig_polar_verify(id, request_header(req, "webhook-timestamp"),
-                                             request_header(req, "webhook-signature"),
-                                             buf_str(&req->body), req->body.len, secrets, n,
-                                             now_s(), req->app->cfg->webhook_tolerance_s);
+    enum stdwh_result r =
+        whsig_polar_verify(id, request_header(req, "webhook-timestamp"),
+                           request_header(req, "webhook-signature"), buf_str(&req->body),
+                           req->body.len, secrets, n, now_s(), req->app->cfg->webhook_tolerance_s);
     if (r == STDWH_OK) {
         str_copy(event_id, WEBHOOK_EVENT_ID_BYTES, id);
     }
@@ -128,11 +130,11 @@ static const char *verify_nowpayments(const struct request *req, const struct pr
 {
     const char *secrets[WHSIG_SECRETS_MAX];
     size_t n = account_secrets(a, secrets);
-    enum stdwh_result r = whsig_nowpayments_verify(request_header(req, "x-nowpayments-sig"),
-                                                   buf_str(&req->body), req->body.len, secrets, n,
-                                                   false);
-    return verdict(r, r == STDWH_OK &&
-                          body_event_id(req, "payment_id", "payment_status", event_id));
+    enum stdwh_result r =
+        whsig_nowpayments_verify(request_header(req, "x-nowpayments-sig"), buf_str(&req->body),
+                                 req->body.len, secrets, n, false);
+    return verdict(r,
+                   r == STDWH_OK && body_event_id(req, "payment_id", "payment_status", event_id));
 }
 
 /* Conekta's "secrets" are the RSA public keys of the account's webhook key. */
@@ -149,7 +151,7 @@ static const char *verify_conekta(const struct request *req, const struct provid
 /* Flow's confirmation carries only a token (authenticated by the signed getStatus call of its
  * connector) and PayPal's needs its certificate fetched: both arrive with their connectors. */
 static const struct webhook_verifier verifiers[] = {
-    {"sandbox", false, verify_sandbox},         {"stripe", true, verify_stripe},
+    {"sandbox", false, verify_sandbox},        {"stripe", true, verify_stripe},
     {"mercadopago", true, verify_mercadopago}, {"polar", true, verify_polar},
     {"nowpayments", true, verify_nowpayments}, {"conekta", true, verify_conekta},
 };
@@ -234,7 +236,7 @@ bool webhook_source_allowed(const struct request *req, const struct provider_acc
     request_source(req, source, sizeof(source));
     size_t i;
     json_t *v;
-    json_array_foreach(list, i, v) {
+    json_array_foreach (list, i, v) {
         struct cidr c;
         if (cidr_parse(json_string_value(v), &c) && cidr_contains(&c, source)) {
             return true;
@@ -259,13 +261,13 @@ static enum perr_code inbox_tx(struct store_tx *tx, void *arg, struct perr *err)
     struct inbox_entry *e = arg;
     char now[RFC3339_BYTES];
     time_format_rfc3339_us(time_now_unix_us(), now);
-    enum perr_code rc = store_exec(
-        tx,
-        "INSERT INTO webhook_inbox (provider, account, event_id, tenant_id, body, state,"
-        " received) VALUES (?, ?, ?, ?, ?, 'received', ?)",
-        SQL_PARAMS(SV_T(e->provider), SV_T(e->account), SV_T(e->event_id), SV_T(e->tenant_id),
-                   SV_T(buf_str(&e->req->body)), SV_T(now)),
-        NULL, err);
+    enum perr_code rc =
+        store_exec(tx,
+                   "INSERT INTO webhook_inbox (provider, account, event_id, tenant_id, body, state,"
+                   " received) VALUES (?, ?, ?, ?, ?, 'received', ?)",
+                   SQL_PARAMS(SV_T(e->provider), SV_T(e->account), SV_T(e->event_id),
+                              SV_T(e->tenant_id), SV_T(buf_str(&e->req->body)), SV_T(now)),
+                   NULL, err);
     if (rc == PERR_CONFLICT) {
         e->duplicate = true;
         return PERR_OK;
@@ -274,19 +276,22 @@ static enum perr_code inbox_tx(struct store_tx *tx, void *arg, struct perr *err)
         /* Without a connector yet the event waits in the inbox, verified and durable. */
         json_t *payload = json_pack("{s:s, s:s, s:s}", "provider", e->provider, "account",
                                     e->account, "event_id", e->event_id);
-        rc = jobs_enqueue(tx, webhook_job_kind.name, e->tenant_id, payload, 0,
-                          e->req->request_id, err);
+        rc = jobs_enqueue(tx, webhook_job_kind.name, e->tenant_id, payload, 0, e->req->request_id,
+                          err);
         json_decref(payload);
     }
     return rc;
 }
 
 enum perr_code webhook_inbox_commit(struct request *req, const char *provider,
-                                    const char *tenant_id, const char *event_id,
-                                    bool *duplicate, struct perr *err)
+                                    const char *tenant_id, const char *event_id, bool *duplicate,
+                                    struct perr *err)
 {
-    struct inbox_entry e = {.req = req, .provider = provider, .tenant_id = tenant_id,
-                            .account = tenant_id ? tenant_id : "platform", .event_id = event_id};
+    struct inbox_entry e = {.req = req,
+                            .provider = provider,
+                            .tenant_id = tenant_id,
+                            .account = tenant_id ? tenant_id : "platform",
+                            .event_id = event_id};
     enum perr_code rc = store_write(req->app->store, inbox_tx, &e, err);
     *duplicate = e.duplicate;
     return rc;
@@ -304,8 +309,9 @@ static enum perr_code load_inbox(struct app *app, const char *provider, const ch
     if (rc != PERR_OK) {
         return rc;
     }
-    rc = store_exec(&tx, "SELECT body, state FROM webhook_inbox WHERE provider = ? AND account = ?"
-                         " AND event_id = ?",
+    rc = store_exec(&tx,
+                    "SELECT body, state FROM webhook_inbox WHERE provider = ? AND account = ?"
+                    " AND event_id = ?",
                     SQL_PARAMS(SV_T(provider), SV_T(account), SV_T(event_id)), &rows, err);
     store_tx_rollback(&tx);
     if (rc == PERR_OK && rows.nrows == 0) {
@@ -325,8 +331,9 @@ static enum perr_code find_payment(struct store_tx *tx, const char *provider, co
                                    struct perr *err)
 {
     struct store_rows rows;
-    enum perr_code rc = store_exec(tx, "SELECT tenant_id, id FROM payments WHERE provider = ?"
-                                       " AND provider_payment_id = ?",
+    enum perr_code rc = store_exec(tx,
+                                   "SELECT tenant_id, id FROM payments WHERE provider = ?"
+                                   " AND provider_payment_id = ?",
                                    SQL_PARAMS(SV_T(provider), SV_T(provider_id)), &rows, err);
     if (rc != PERR_OK) {
         return rc;
@@ -338,8 +345,8 @@ static enum perr_code find_payment(struct store_tx *tx, const char *provider, co
         str_copy(id, LIMIT_ID_BYTES, store_rows_get(&rows, 0, 1));
     } else {
         /* Not (yet) known: the creating transaction may still be committing; retried. */
-        rc = perr_set(err, PERR_RESOURCE_MISSING, NULL, "no payment for %.64s at %s",
-                      provider_id, provider);
+        rc = perr_set(err, PERR_RESOURCE_MISSING, NULL, "no payment for %.64s at %s", provider_id,
+                      provider);
     }
     store_rows_free(&rows);
     return rc;
@@ -361,17 +368,20 @@ static enum perr_code apply_event_tx(struct store_tx *tx, void *arg, struct perr
     char tenant[LIMIT_ID_BYTES], id[LIMIT_ID_BYTES], actor[48], now[RFC3339_BYTES];
     snprintf(actor, sizeof(actor), "provider:%s", a->provider);
     time_format_rfc3339_us(time_now_unix_us(), now);
-    struct change_ctx c = {.app = a->app, .actor = actor, .correlation_id = a->job->correlation_id,
+    struct change_ctx c = {.app = a->app,
+                           .actor = actor,
+                           .correlation_id = a->job->correlation_id,
                            .cause = "webhook"};
     bool changed = false;
-    enum perr_code rc = find_payment(tx, a->provider, a->account, a->ev->payment_ref, tenant, id,
-                                     err);
+    enum perr_code rc =
+        find_payment(tx, a->provider, a->account, a->ev->payment_ref, tenant, id, err);
     if (rc == PERR_OK) {
         rc = payment_apply_provider(tx, &c, tenant, id, &a->ev->payment, &changed, err);
     }
     if (rc == PERR_OK) {
-        rc = store_exec(tx, "UPDATE webhook_inbox SET state = 'processed', processed = ?,"
-                            " tenant_id = ? WHERE provider = ? AND account = ? AND event_id = ?",
+        rc = store_exec(tx,
+                        "UPDATE webhook_inbox SET state = 'processed', processed = ?,"
+                        " tenant_id = ? WHERE provider = ? AND account = ? AND event_id = ?",
                         SQL_PARAMS(SV_T(now), SV_T(tenant), SV_T(a->provider), SV_T(a->account),
                                    SV_T(a->event_id)),
                         NULL, err);
@@ -383,8 +393,12 @@ static enum perr_code apply_event(struct app *app, const struct job *job, const 
                                   const char *account, const char *event_id,
                                   const struct provider_event *ev, struct perr *err)
 {
-    struct applied_event a = {.app = app, .job = job, .provider = provider, .account = account,
-                              .event_id = event_id, .ev = ev};
+    struct applied_event a = {.app = app,
+                              .job = job,
+                              .provider = provider,
+                              .account = account,
+                              .event_id = event_id,
+                              .ev = ev};
     return store_write(app->store, apply_event_tx, &a, err);
 }
 

@@ -30,15 +30,15 @@ void webhook_security_event(const struct request *req, const char *kind, const c
                             const char *tenant_id, const char *reason);
 /* Loads the account a webhook is for (owner: the tenant, or the platform). */
 enum perr_code webhook_account(struct app *app, const char *tenant_id, const char *provider,
-                               struct provider_account *out, bool *found, struct perr *err)
-    WARN_UNUSED;
+                               struct provider_account *out, bool *found,
+                               struct perr *err) WARN_UNUSED;
 /* True when the account has no IP allowlist or the request's source is in it. */
 bool webhook_source_allowed(const struct request *req, const struct provider_account *account);
 /* Commits the event to the inbox with its processing job; *duplicate when the provider's
  * event id was already there (nothing is written then). */
 enum perr_code webhook_inbox_commit(struct request *req, const char *provider,
-                                    const char *tenant_id, const char *event_id,
-                                    bool *duplicate, struct perr *err) WARN_UNUSED;
+                                    const char *tenant_id, const char *event_id, bool *duplicate,
+                                    struct perr *err) WARN_UNUSED;
 
 extern const struct job_kind webhook_job_kind;
 
