@@ -331,6 +331,8 @@ static int open_member(struct store_backend *b)
 
 static enum perr_code begin_write(struct store_backend *b, struct perr *err)
 {
+    /* A write function runs on the writer, inside the batch: it must not start another. */
+    PASSERT(!pthread_equal(pthread_self(), b->writer_thread));
     lock_writer(b);
     int rc = open_member(b);
     if (rc != SQLITE_OK) {
@@ -483,6 +485,7 @@ static enum perr_code sqlite_write(struct store_backend *b, struct store *st,
                                    void *ctx, struct perr *err)
 {
     struct write_item it = {.fn = fn, .ctx = ctx, .err = err, .st = st};
+    PASSERT(!pthread_equal(pthread_self(), b->writer_thread));
     pthread_mutex_lock(&b->queue_lock);
     *b->queue_tail = &it;
     b->queue_tail = &it.next;
