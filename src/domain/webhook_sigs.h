@@ -1,5 +1,5 @@
 /* Webhook signature verification of the payment providers (MercadoPago, Stripe, Polar,
- * NOWPayments, Flow, Conekta, PayPal), after /work/shared/PROVIDERS.md; docs/webhooks.md says
+ * NOWPayments, Flow, Conekta, PayPal), after shared/PROVIDERS.md; docs/webhooks.md says
  * what each function checks and which reading of an unconfirmed fact it takes. Pure functions:
  * no I/O, no store, no HTTP types; the caller passes raw header values (NULL when the header
  * is absent), the raw body bytes as received, the account's secrets, the clock and the
