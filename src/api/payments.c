@@ -215,27 +215,64 @@ static enum perr_code precheck_limits(struct request *req, const struct payment_
     return rc;
 }
 
-static enum perr_code insert_payment(struct request *req, struct store_tx *tx, const char *id,
-                                     const struct payment_input *in, const char *provider,
-                                     const struct provider_payment *pp, struct perr *err)
-{
+/* A new payment as the API shows it, and the text of its JSON columns, made before the
+ * transaction so that the store's writer only writes. */
+struct new_payment {
+    const char *id;
+    const struct payment_input *in;
+    const char *provider;
+    const struct provider_payment *pp;
     char now[RFC3339_BYTES];
-    time_format_rfc3339(time_now_unix_us(), now);
-    char *customer = in->customer ? json_dump_compact(in->customer) : xstrdup("{}");
-    char *metadata = in->metadata ? json_dump_compact(in->metadata) : xstrdup("{}");
-    enum perr_code rc = store_exec(
+    char *customer; /* the stored text of the customer object */
+    char *metadata;
+};
+
+static void new_payment_init(struct new_payment *n, const char *id, const struct payment_input *in,
+                             const char *provider, const struct provider_payment *pp)
+{
+    *n = (struct new_payment){.id = id, .in = in, .provider = provider, .pp = pp};
+    time_format_rfc3339(time_now_unix_us(), n->now);
+    n->customer = in->customer ? json_dump_compact(in->customer) : xstrdup("{}");
+    n->metadata = in->metadata ? json_dump_compact(in->metadata) : xstrdup("{}");
+}
+
+static void new_payment_release(struct new_payment *n)
+{
+    free(n->customer);
+    free(n->metadata);
+}
+
+/* The same object payment_json gives for the row insert_payment writes. */
+static json_t *new_payment_json(const struct new_payment *n)
+{
+    const struct provider_payment *pp = n->pp;
+    return json_pack(
+        "{s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:o, s:s?, s:o, s:I, s:o, s:s, s:s}",
+        "id", n->id, "object", "payment", "amount", (json_int_t)n->in->amount, "currency",
+        n->in->currency->code, "status", "pending", "status_detail", "", "provider", n->provider,
+        "provider_payment_id", pp->id, "checkout_url",
+        pp->checkout_url[0] ? pp->checkout_url : NULL, "description", n->in->description,
+        "customer", json_loads(n->customer, 0, NULL), "external_reference",
+        n->in->external_reference, "metadata", json_loads(n->metadata, 0, NULL),
+        "amount_refunded", (json_int_t)0, "provider_fee",
+        pp->has_fee ? json_integer(pp->fee) : json_null(), "created", n->now, "updated", n->now);
+}
+
+static enum perr_code insert_payment(struct request *req, struct store_tx *tx,
+                                     const struct new_payment *n, struct perr *err)
+{
+    const struct provider_payment *pp = n->pp;
+    return store_exec(
         tx,
         "INSERT INTO payments (" PAYMENT_COLUMNS ")"
         " VALUES (?, ?, ?, ?, 'pending', '', ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?)",
-        SQL_PARAMS(SV_T(req->auth.tenant_id), SV_T(id), SV_I(in->amount), SV_T(in->currency->code),
-                   SV_T(provider), SV_T(pp->id),
-                   SV_T(pp->checkout_url[0] ? pp->checkout_url : NULL), SV_T(in->description),
-                   SV_T(customer), SV_T(in->external_reference), SV_T(metadata),
-                   pp->has_fee ? SV_I(pp->fee) : SV_T(NULL), SV_T(now), SV_T(now)),
+        SQL_PARAMS(SV_T(req->auth.tenant_id), SV_T(n->id), SV_I(n->in->amount),
+                   SV_T(n->in->currency->code), SV_T(n->provider), SV_T(pp->id),
+                   SV_T(pp->checkout_url[0] ? pp->checkout_url : NULL),
+                   SV_T(n->in->description), SV_T(n->customer), SV_T(n->in->external_reference),
+                   SV_T(n->metadata), pp->has_fee ? SV_I(pp->fee) : SV_T(NULL), SV_T(n->now),
+                   SV_T(n->now)),
         NULL, err);
-    free(customer);
-    free(metadata);
-    return rc;
 }
 
 /* Finishes a transaction that changed payment `id`: on success answers with the payment as
@@ -277,10 +314,8 @@ static enum perr_code audit_created(struct request *req, struct store_tx *tx, co
 
 struct created {
     struct request *req;
-    const char *id;
-    const struct payment_input *in;
-    const char *provider;
-    const struct provider_payment *pp;
+    const struct new_payment *payment;
+    json_t *json; /* the new payment as the API shows it (owned) */
     json_t *body; /* the answer, once the transaction succeeded */
 };
 
@@ -291,48 +326,43 @@ static enum perr_code record_created_tx(struct store_tx *tx, void *arg, struct p
 {
     struct created *c = arg;
     struct request *req = c->req;
-    struct store_rows rows = {0};
-    enum perr_code rc = check_limits(tx, req->auth.tenant_id, c->in, true, err);
+    const struct new_payment *n = c->payment;
+    enum perr_code rc = check_limits(tx, req->auth.tenant_id, n->in, true, err);
     if (rc == PERR_OK) {
-        rc = insert_payment(req, tx, c->id, c->in, c->provider, c->pp, err);
+        rc = insert_payment(req, tx, n, err);
     }
     if (rc == PERR_OK) {
-        rc = payment_load(tx, req->auth.tenant_id, c->id, &rows, err);
-    }
-    json_t *payment = rc == PERR_OK ? payment_json(&rows, 0) : NULL;
-    store_rows_free(&rows);
-    if (rc == PERR_OK) {
-        rc = audit_created(req, tx, c->id, payment, err);
+        rc = audit_created(req, tx, n->id, c->json, err);
     }
     if (rc == PERR_OK) {
-        rc = event_append(tx, req->auth.tenant_id, "payment.created", c->id, payment,
+        rc = event_append(tx, req->auth.tenant_id, "payment.created", n->id, c->json,
                           req->request_id, err);
     }
-    if (rc == PERR_OK && c->pp->status != PAYMENT_PENDING) {
-        struct change_ctx cc = {.app = req->app,
-                                .actor = req->auth.actor,
-                                .correlation_id = req->request_id,
-                                .cause = "api"};
+    json_t *answer = json_incref(c->json);
+    if (rc == PERR_OK && n->pp->status != PAYMENT_PENDING) {
+        struct change_ctx cc = {.app = req->app, .actor = req->auth.actor,
+                                .correlation_id = req->request_id, .cause = "api"};
+        struct store_rows rows;
         bool changed;
-        json_decref(payment);
-        payment = NULL;
-        rc = payment_apply_provider(tx, &cc, req->auth.tenant_id, c->id, c->pp, &changed, err);
+        json_decref(answer);
+        answer = NULL;
+        rc = payment_apply_provider(tx, &cc, req->auth.tenant_id, n->id, n->pp, &changed, err);
         if (rc == PERR_OK) {
-            rc = payment_load(tx, req->auth.tenant_id, c->id, &rows, err);
+            rc = payment_load(tx, req->auth.tenant_id, n->id, &rows, err);
         }
         if (rc == PERR_OK) {
-            payment = payment_json(&rows, 0);
+            answer = payment_json(&rows, 0);
             store_rows_free(&rows);
         }
     }
     if (rc == PERR_OK) {
-        rc = idempotency_store(req, tx, 201, payment, err);
+        rc = idempotency_store(req, tx, 201, answer, err);
     }
     if (rc != PERR_OK) {
-        json_decref(payment);
+        json_decref(answer);
         return rc;
     }
-    c->body = payment;
+    c->body = answer;
     return PERR_OK;
 }
 
@@ -341,8 +371,12 @@ static enum perr_code record_created(struct request *req, struct response *res, 
                                      const struct payment_input *in, const char *provider,
                                      const struct provider_payment *pp, struct perr *err)
 {
-    struct created c = {.req = req, .id = id, .in = in, .provider = provider, .pp = pp};
+    struct new_payment n;
+    new_payment_init(&n, id, in, provider, pp);
+    struct created c = {.req = req, .payment = &n, .json = new_payment_json(&n)};
     enum perr_code rc = store_write(req->app->store, record_created_tx, &c, err);
+    json_decref(c.json);
+    new_payment_release(&n);
     if (rc != PERR_OK) {
         req->idem.stored = false; /* the transaction that stored it did not commit */
         json_decref(c.body);

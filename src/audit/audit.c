@@ -73,7 +73,8 @@ enum perr_code audit_append(struct store_tx *tx, const uint8_t key[SHA256_BYTES]
                              .changes = ev->changes};
     struct buf changes;
     buf_init(&changes, LIMIT_AUDIT_CHANGES_BYTES);
-    if (!json_canonical(ev->changes, &changes) || !audit_record_hash(&r, hash)) {
+    if (!json_canonical(ev->changes, &changes) ||
+        !audit_record_hash_with(&r, buf_str(&changes), hash)) {
         buf_release(&changes);
         log_emit(LOG_ERROR, "audit record cannot be serialized",
                  json_pack("{s:s, s:s}", "action", ev->action, "entity_id", ev->entity_id));

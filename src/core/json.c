@@ -116,7 +116,7 @@ enum perr_code json_get_int(const json_t *obj, const char *key, int64_t min, int
     return PERR_OK;
 }
 
-static bool canonical_string(const char *s, size_t len, struct buf *out)
+bool json_canonical_string(const char *s, size_t len, struct buf *out)
 {
     bool ok = buf_append(out, "\"", 1);
     size_t run = 0; /* start of the current run of bytes that need no escaping */
@@ -182,7 +182,7 @@ static bool canonical_object(json_t *v, struct buf *out, int depth)
     bool ok = buf_append(out, "{", 1);
     for (i = 0; i < n && ok; i++) {
         ok = (i == 0 || buf_append(out, ",", 1)) &&
-             canonical_string(keys[i], strlen(keys[i]), out) && buf_append(out, ":", 1) &&
+             json_canonical_string(keys[i], strlen(keys[i]), out) && buf_append(out, ":", 1) &&
              canonical_value(json_object_get(v, keys[i]), out, depth + 1);
     }
     free(keys);
@@ -206,7 +206,7 @@ static bool canonical_value(json_t *v, struct buf *out, int depth)
         return ok && buf_append(out, "]", 1);
     }
     case JSON_STRING:
-        return canonical_string(json_string_value(v), json_string_length(v), out);
+        return json_canonical_string(json_string_value(v), json_string_length(v), out);
     case JSON_INTEGER:
         return buf_printf(out, "%lld", (long long)json_integer_value(v));
     case JSON_TRUE:

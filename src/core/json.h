@@ -31,6 +31,9 @@ enum perr_code json_get_int(const json_t *obj, const char *key, int64_t min, int
  * does. Reals are refused (false): nothing hashed in pasarela is a float. */
 bool json_canonical(json_t *v, struct buf *out) WARN_UNUSED;
 
+/* Appends one string in the canonical form's escaping. */
+bool json_canonical_string(const char *s, size_t len, struct buf *out) WARN_UNUSED;
+
 /* Dumps compactly (with sorted keys) into a new malloc'd string the caller frees. */
 char *json_dump_compact(const json_t *v);
 

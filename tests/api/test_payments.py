@@ -399,3 +399,11 @@ def test_failing_job_reaches_dead_letter_and_replays(tmp_path):
         code = s.stop()
         assert_no_sanitizer_reports(s.log())
         assert code == 0
+
+
+def test_created_answer_is_the_stored_payment(pserver, tenant):
+    r = pay(pserver, tenant["key"], email="pending@x.com", external_reference="order-9",
+            metadata={"b": "2", "a": "1"}, customer={"name": "Zoë", "email": "pending@x.com",
+                                                     "country": "CL"})
+    got = pserver.request("GET", f"/v1/payments/{r.json['id']}", key=tenant["key"]).json
+    assert r.json == got
