@@ -149,6 +149,7 @@ static bool prepare_demo_keys(struct config *cfg)
     }
     if (read_secret_file(cfg->data_dir, ADMIN_KEY_FILE, cfg->admin_key, sizeof(cfg->admin_key))) {
         printf("demo: the admin key is in %s/" ADMIN_KEY_FILE "\n", cfg->data_dir);
+        fflush(stdout);
         return true;
     }
     char key[LIMIT_SECRET_BYTES + 8];
@@ -161,6 +162,7 @@ static bool prepare_demo_keys(struct config *cfg)
     str_copy(cfg->admin_key, sizeof(cfg->admin_key), key);
     printf("demo: generated the admin key (shown once, kept in %s/" ADMIN_KEY_FILE "):\n  %s\n",
            cfg->data_dir, key);
+    fflush(stdout); /* before the server answers anyone */
     return true;
 }
 
