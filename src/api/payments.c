@@ -253,9 +253,9 @@ static json_t *new_payment_json(const struct new_payment *n)
         "provider_payment_id", pp->id, "checkout_url",
         pp->checkout_url[0] ? pp->checkout_url : NULL, "description", n->in->description,
         "customer", json_loads(n->customer, 0, NULL), "external_reference",
-        n->in->external_reference, "metadata", json_loads(n->metadata, 0, NULL),
-        "amount_refunded", (json_int_t)0, "provider_fee",
-        pp->has_fee ? json_integer(pp->fee) : json_null(), "created", n->now, "updated", n->now);
+        n->in->external_reference, "metadata", json_loads(n->metadata, 0, NULL), "amount_refunded",
+        (json_int_t)0, "provider_fee", pp->has_fee ? json_integer(pp->fee) : json_null(), "created",
+        n->now, "updated", n->now);
 }
 
 static enum perr_code insert_payment(struct request *req, struct store_tx *tx,
@@ -268,10 +268,9 @@ static enum perr_code insert_payment(struct request *req, struct store_tx *tx,
         " VALUES (?, ?, ?, ?, 'pending', '', ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?)",
         SQL_PARAMS(SV_T(req->auth.tenant_id), SV_T(n->id), SV_I(n->in->amount),
                    SV_T(n->in->currency->code), SV_T(n->provider), SV_T(pp->id),
-                   SV_T(pp->checkout_url[0] ? pp->checkout_url : NULL),
-                   SV_T(n->in->description), SV_T(n->customer), SV_T(n->in->external_reference),
-                   SV_T(n->metadata), pp->has_fee ? SV_I(pp->fee) : SV_T(NULL), SV_T(n->now),
-                   SV_T(n->now)),
+                   SV_T(pp->checkout_url[0] ? pp->checkout_url : NULL), SV_T(n->in->description),
+                   SV_T(n->customer), SV_T(n->in->external_reference), SV_T(n->metadata),
+                   pp->has_fee ? SV_I(pp->fee) : SV_T(NULL), SV_T(n->now), SV_T(n->now)),
         NULL, err);
 }
 
@@ -340,8 +339,10 @@ static enum perr_code record_created_tx(struct store_tx *tx, void *arg, struct p
     }
     json_t *answer = json_incref(c->json);
     if (rc == PERR_OK && n->pp->status != PAYMENT_PENDING) {
-        struct change_ctx cc = {.app = req->app, .actor = req->auth.actor,
-                                .correlation_id = req->request_id, .cause = "api"};
+        struct change_ctx cc = {.app = req->app,
+                                .actor = req->auth.actor,
+                                .correlation_id = req->request_id,
+                                .cause = "api"};
         struct store_rows rows;
         bool changed;
         json_decref(answer);

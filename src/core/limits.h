@@ -4,7 +4,6 @@
 
 #define LIMIT_BODY_BYTES (1024 * 1024) /* request bodies; above: 413 */
 #define LIMIT_JSON_DEPTH 32            /* nesting of objects and arrays */
-#define LIMIT_HEADER_VALUE_BYTES 256   /* request id, tenant header */
 #define LIMIT_REQUEST_ID_BYTES 128
 #define LIMIT_PATH_SEGMENTS 8
 #define LIMIT_PATH_BYTES 1024

@@ -2,11 +2,6 @@
 
 #include <time.h>
 
-uint64_t time_now_unix_ms(void)
-{
-    return (uint64_t)time_now_unix_us() / 1000;
-}
-
 int64_t time_now_unix_us(void)
 {
     struct timespec ts;
@@ -19,6 +14,13 @@ uint64_t time_monotonic_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+void time_sleep_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
 }
 
 static void format(int64_t unix_us, bool with_us, char out[RFC3339_BYTES])

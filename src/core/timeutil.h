@@ -7,9 +7,10 @@
 
 #define RFC3339_BYTES 32
 
-uint64_t time_now_unix_ms(void);
 int64_t time_now_unix_us(void);
 uint64_t time_monotonic_us(void);
+/* Sleeps ms milliseconds (the whole time, even when a signal interrupts). */
+void time_sleep_ms(long ms);
 /* "2026-11-22T02:32:55.123456Z" */
 void time_format_rfc3339_us(int64_t unix_us, char out[RFC3339_BYTES]);
 /* "2026-11-22T02:32:55Z", for API responses. */

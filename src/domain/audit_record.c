@@ -7,8 +7,7 @@ static bool member(struct buf *out, const char *key, const char *value, bool fir
 {
     return buf_append_str(out, first ? "{\"" : ",\"") && buf_append_str(out, key) &&
            buf_append_str(out, "\":") &&
-           (value ? json_canonical_string(value, strlen(value), out)
-                  : buf_append_str(out, "null"));
+           (value ? json_canonical_string(value, strlen(value), out) : buf_append_str(out, "null"));
 }
 
 /* The members in the canonical (sorted) order of their keys, written directly: the same text
@@ -22,8 +21,7 @@ static bool canonical(const struct audit_record *r, const char *changes_text, st
         return false;
     }
     bool ok = member(out, "action", r->action, true) && member(out, "actor", r->actor, false) &&
-              member(out, "chain_id", r->chain_id, false) &&
-              buf_append_str(out, ",\"changes\":");
+              member(out, "chain_id", r->chain_id, false) && buf_append_str(out, ",\"changes\":");
     ok = ok && (changes_text ? buf_append_str(out, changes_text) : json_canonical(r->changes, out));
     return ok && member(out, "correlation_id", r->correlation_id, false) &&
            member(out, "created", r->created, false) &&
@@ -37,12 +35,6 @@ static bool canonical(const struct audit_record *r, const char *changes_text, st
 bool audit_record_canonical(const struct audit_record *r, struct buf *out)
 {
     return canonical(r, NULL, out);
-}
-
-bool audit_record_canonical_with(const struct audit_record *r, const char *changes_text,
-                                 struct buf *out)
-{
-    return canonical(r, changes_text, out);
 }
 
 static bool hash_of(const struct audit_record *r, const char *changes_text,

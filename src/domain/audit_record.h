@@ -27,9 +27,6 @@ struct audit_record {
  * whitespace, hashed as UTF-8. False when the record cannot be serialized (a float in
  * changes, or over the size limit). */
 bool audit_record_canonical(const struct audit_record *r, struct buf *out) WARN_UNUSED;
-/* The same, with the changes already in canonical form (changes_text); r->changes unused. */
-bool audit_record_canonical_with(const struct audit_record *r, const char *changes_text,
-                                 struct buf *out) WARN_UNUSED;
 /* hex SHA-256 of the canonical form. */
 bool audit_record_hash(const struct audit_record *r, char out[SHA256_HEX_BYTES]) WARN_UNUSED;
 /* hex SHA-256 of the canonical form, with the changes already canonical. */

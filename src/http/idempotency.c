@@ -1,7 +1,5 @@
 #include "http/idempotency.h"
 
-#include <time.h>
-
 #include "app.h"
 #include "core/crypto.h"
 #include "core/json.h"
@@ -100,12 +98,6 @@ static enum claim_result try_claim(struct request *req, struct response *res)
     return result;
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = 0, .tv_nsec = ms * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 bool idempotency_begin(struct request *req, struct response *res)
 {
     const char *key = request_header(req, "Idempotency-Key");
@@ -134,7 +126,7 @@ bool idempotency_begin(struct request *req, struct response *res)
             respond_fail(res, PERR_IDEMPOTENCY_KEY_REUSED, "Idempotency-Key", NULL);
             return false;
         case BUSY:
-            sleep_ms(5);
+            time_sleep_ms(5);
             break;
         }
     }

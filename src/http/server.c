@@ -4,7 +4,6 @@
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdatomic.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/ids.h"
@@ -403,8 +402,7 @@ void server_stop(struct server *s)
 {
     atomic_store(&s->draining, true);
     for (int waited = 0; waited < DRAIN_WAIT_MS && atomic_load(&s->inflight) > 0; waited += 5) {
-        struct timespec ts = {.tv_nsec = 5 * 1000000L};
-        nanosleep(&ts, NULL);
+        time_sleep_ms(5);
     }
     MHD_stop_daemon(s->daemon);
     free(s);

@@ -104,8 +104,6 @@ struct provider_ops {
 
 /* The connector registered under name, or NULL. */
 const struct provider_ops *provider_find(const char *name);
-/* The registry, for /health and validation messages. */
-const struct provider_ops *const *provider_all(size_t *count);
 
 /* Wrappers: the one seam through which every connector call goes (and tests inject). */
 enum perr_code provider_create_payment(const struct provider_ops *p, const struct provider_ctx *ctx,

@@ -6,24 +6,14 @@ static const struct provider_ops *const registry[] = {
 
 const struct provider_ops *provider_find(const char *name)
 {
+    const struct provider_ops *found = NULL;
     for (size_t i = 0; i < ARRAY_LEN(registry); i++) {
         if (strcmp(registry[i]->name, name) == 0) {
-            return registry[i];
+            PASSERT(found == NULL); /* two connectors registered under one name */
+            found = registry[i];
         }
     }
-    return NULL;
-}
-
-const struct provider_ops *const *provider_all(size_t *count)
-{
-    /* Names are unique: checked once, at the first lookup of the table. */
-    for (size_t i = 0; i < ARRAY_LEN(registry); i++) {
-        for (size_t k = i + 1; k < ARRAY_LEN(registry); k++) {
-            PASSERT(strcmp(registry[i]->name, registry[k]->name) != 0);
-        }
-    }
-    *count = ARRAY_LEN(registry);
-    return registry;
+    return found;
 }
 
 enum perr_code provider_create_payment(const struct provider_ops *p, const struct provider_ctx *ctx,

@@ -1,7 +1,5 @@
 #include "providers/sandbox.h"
 
-#include <time.h>
-
 #include "app.h"
 #include "core/ids.h"
 #include "core/json.h"
@@ -91,13 +89,6 @@ static enum perr_code schedule(struct store_tx *tx, const struct provider_ctx *c
     return rc;
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-}
-
 struct sandbox_insert {
     const struct provider_ctx *ctx;
     const struct provider_payment_request *req;
@@ -161,7 +152,7 @@ static enum perr_code sandbox_create(const struct provider_ctx *ctx,
                         "The sandbox failed the payment as asked (customer error@...).");
     }
     if (outcome == OUT_TIMEOUT) {
-        sleep_ms(ctx->app->cfg->provider_timeout_ms);
+        time_sleep_ms(ctx->app->cfg->provider_timeout_ms);
         return perr_set(err, PERR_PROVIDER_TIMEOUT, NULL, NULL);
     }
     return insert_payment(ctx, req, outcome, out, err);
