@@ -16,6 +16,7 @@ struct app {
     uint8_t sandbox_webhook_key[SHA256_BYTES]; /* the sandbox's per-installation secret */
     uint8_t secrets_key[SHA256_BYTES];         /* seals provider credentials and webhook secrets */
     struct jobs *jobs;
+    struct breakers *breakers; /* one circuit breaker per (provider, account) */
     const struct route *routes;
     size_t nroutes;
 };

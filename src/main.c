@@ -16,7 +16,9 @@
 #include "http/server.h"
 #include "jobs/jobs.h"
 #include "providers/accounts.h"
+#include "providers/breaker.h"
 #include "providers/http_client.h"
+#include "providers/oauth.h"
 #include "providers/sandbox.h"
 #include "webhooks/webhooks.h"
 
@@ -213,9 +215,10 @@ static bool open_store(const struct config *cfg, int nconns, bool migrate, struc
 
 static const struct job_kind *job_kinds(size_t *count)
 {
-    static struct job_kind kinds[2];
+    static struct job_kind kinds[3];
     kinds[0] = sandbox_job_kind;
     kinds[1] = webhook_job_kind;
+    kinds[2] = oauth_refresh_job_kind;
     *count = ARRAY_LEN(kinds);
     return kinds;
 }
@@ -267,6 +270,7 @@ static int cmd_serve(int argc, char **argv)
     sandbox_derive_webhook_key(cfg.master_key, MASTER_KEY_BYTES, app.sandbox_webhook_key);
     accounts_derive_key(cfg.master_key, MASTER_KEY_BYTES, app.secrets_key);
     http_client_global_init();
+    app.breakers = breakers_new(cfg.breaker_failures, cfg.breaker_cooldown_ms);
 
     sigset_t signals;
     sigemptyset(&signals);
@@ -276,6 +280,7 @@ static int cmd_serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     if (!open_store(&cfg, threads + cfg.workers + 2, true, &app.store)) {
+        breakers_free(app.breakers);
         return 1;
     }
     size_t nkinds;
@@ -286,6 +291,7 @@ static int cmd_serve(int argc, char **argv)
     if (server_start(&app, threads, &server, &err) != PERR_OK) {
         jobs_stop(app.jobs);
         store_close(app.store);
+        breakers_free(app.breakers);
         return fail("%s", err.message);
     }
     log_emit(LOG_INFO, "listening",
@@ -298,6 +304,7 @@ static int cmd_serve(int argc, char **argv)
     jobs_stop(app.jobs);
     checkpoint(&app);
     store_close(app.store);
+    breakers_free(app.breakers);
     log_msg(LOG_INFO, "stopped");
     return 0;
 }

@@ -35,6 +35,8 @@ void api_providers_get(struct request *req, struct response *res);
 void api_providers_list(struct request *req, struct response *res);
 void api_providers_delete(struct request *req, struct response *res);
 void api_audit_verify(struct request *req, struct response *res);
+void api_providers_connect(struct request *req, struct response *res);
+void api_oauth_callback(struct request *req, struct response *res);
 
 /* ?limit= and ?starting_after= of a list endpoint; false after answering 400. */
 bool api_list_params(struct request *req, struct response *res, int64_t *limit,

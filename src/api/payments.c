@@ -9,6 +9,7 @@
 #include "core/money.h"
 #include "core/timeutil.h"
 #include "http/idempotency.h"
+#include "providers/binding.h"
 
 #define LIMIT_DESCRIPTION_BYTES 1000
 #define LIMIT_EMAIL_BYTES 254
@@ -130,23 +131,6 @@ static enum perr_code read_input(json_t *body, struct payment_input *in, struct 
     return rc;
 }
 
-/* The connector for the request: the one named, else the tenant's default (the sandbox). */
-static enum perr_code choose_provider(const struct app *app, const char *name,
-                                      const struct provider_ops **out, struct perr *err)
-{
-    const struct provider_ops *p = provider_find(name ? name : "sandbox");
-    if (!p) {
-        return perr_set(err, PERR_PARAM_INVALID, "provider", "There is no provider '%.32s'.", name);
-    }
-    bool enabled = strcmp(p->name, "sandbox") == 0 && app->cfg->sandbox_enabled;
-    if (!enabled) {
-        return perr_set(err, PERR_PROVIDER_NOT_ENABLED, "provider",
-                        "The provider %s is not enabled for this tenant.", p->name);
-    }
-    *out = p;
-    return PERR_OK;
-}
-
 /* The tenant's limit of `kind` for the currency, or 0 when it has none. */
 static int64_t tenant_limit(const char *limits_text, const char *kind, const char *currency)
 {
@@ -157,16 +141,19 @@ static int64_t tenant_limit(const char *limits_text, const char *kind, const cha
     return n;
 }
 
-/* Checks both limits and, in a write transaction, counts the amount into the month's volume. */
+/* Checks both limits and, in a write transaction, counts the amount into the month's volume.
+ * fee_bps (may be NULL) receives the tenant's platform fee. */
 static enum perr_code check_limits(struct store_tx *tx, const char *tenant_id,
-                                   const struct payment_input *in, bool count, struct perr *err)
+                                   const struct payment_input *in, bool count, int64_t *fee_bps,
+                                   struct perr *err)
 {
     struct store_rows rows;
     char month[8];
     payment_month(month);
     enum perr_code rc = store_exec(
         tx,
-        "SELECT t.limits, v.amount FROM tenants t LEFT JOIN tenant_volume v ON v.tenant_id = t.id"
+        "SELECT t.limits, v.amount, t.platform_fee_bps FROM tenants t LEFT JOIN tenant_volume v"
+        " ON v.tenant_id = t.id"
         " AND v.currency = ? AND v.month = ? WHERE t.id = ?",
         SQL_PARAMS(SV_T(in->currency->code), SV_T(month), SV_T(tenant_id)), &rows, err);
     if (rc != PERR_OK) {
@@ -178,6 +165,9 @@ static enum perr_code check_limits(struct store_tx *tx, const char *tenant_id,
     int64_t monthly =
         rows.nrows ? tenant_limit(store_rows_get(&rows, 0, 0), "monthly_volume", code) : 0;
     int64_t volume = rows.nrows ? store_rows_int(&rows, 0, 1) : 0;
+    if (fee_bps) {
+        *fee_bps = rows.nrows ? store_rows_int(&rows, 0, 2) : 0;
+    }
     store_rows_free(&rows);
     if (max && in->amount > max) {
         return perr_set(err, PERR_LIMIT_MAX_PAYMENT_AMOUNT, "amount",
@@ -204,12 +194,12 @@ static enum perr_code check_limits(struct store_tx *tx, const char *tenant_id,
 }
 
 static enum perr_code precheck_limits(struct request *req, const struct payment_input *in,
-                                      struct perr *err)
+                                      int64_t *fee_bps, struct perr *err)
 {
     struct store_tx tx;
     enum perr_code rc = store_tx_begin(req->app->store, STORE_TX_READ, &tx, err);
     if (rc == PERR_OK) {
-        rc = check_limits(&tx, req->auth.tenant_id, in, false, err);
+        rc = check_limits(&tx, req->auth.tenant_id, in, false, fee_bps, err);
         store_tx_rollback(&tx);
     }
     return rc;
@@ -221,6 +211,7 @@ struct new_payment {
     const char *id;
     const struct payment_input *in;
     const char *provider;
+    const char *account; /* the owner of the account it goes through */
     const struct provider_payment *pp;
     char now[RFC3339_BYTES];
     char *customer; /* the stored text of the customer object */
@@ -228,9 +219,10 @@ struct new_payment {
 };
 
 static void new_payment_init(struct new_payment *n, const char *id, const struct payment_input *in,
-                             const char *provider, const struct provider_payment *pp)
+                             const struct provider_binding *b, const struct provider_payment *pp)
 {
-    *n = (struct new_payment){.id = id, .in = in, .provider = provider, .pp = pp};
+    *n = (struct new_payment){
+        .id = id, .in = in, .provider = b->ops->name, .account = b->owner, .pp = pp};
     time_format_rfc3339(time_now_unix_us(), n->now);
     n->customer = in->customer ? json_dump_compact(in->customer) : xstrdup("{}");
     n->metadata = in->metadata ? json_dump_compact(in->metadata) : xstrdup("{}");
@@ -262,16 +254,17 @@ static enum perr_code insert_payment(struct request *req, struct store_tx *tx,
                                      const struct new_payment *n, struct perr *err)
 {
     const struct provider_payment *pp = n->pp;
-    return store_exec(
-        tx,
-        "INSERT INTO payments (" PAYMENT_COLUMNS ")"
-        " VALUES (?, ?, ?, ?, 'pending', '', ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?)",
-        SQL_PARAMS(SV_T(req->auth.tenant_id), SV_T(n->id), SV_I(n->in->amount),
-                   SV_T(n->in->currency->code), SV_T(n->provider), SV_T(pp->id),
-                   SV_T(pp->checkout_url[0] ? pp->checkout_url : NULL), SV_T(n->in->description),
-                   SV_T(n->customer), SV_T(n->in->external_reference), SV_T(n->metadata),
-                   pp->has_fee ? SV_I(pp->fee) : SV_T(NULL), SV_T(n->now), SV_T(n->now)),
-        NULL, err);
+    return store_exec(tx,
+                      "INSERT INTO payments (" PAYMENT_COLUMNS ")"
+                      " VALUES (?, ?, ?, ?, 'pending', '', ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?)",
+                      SQL_PARAMS(SV_T(req->auth.tenant_id), SV_T(n->id), SV_I(n->in->amount),
+                                 SV_T(n->in->currency->code), SV_T(n->provider), SV_T(pp->id),
+                                 SV_T(pp->checkout_url[0] ? pp->checkout_url : NULL),
+                                 SV_T(n->in->description), SV_T(n->customer),
+                                 SV_T(n->in->external_reference), SV_T(n->metadata),
+                                 pp->has_fee ? SV_I(pp->fee) : SV_T(NULL), SV_T(n->now),
+                                 SV_T(n->now), SV_T(n->account)),
+                      NULL, err);
 }
 
 /* Finishes a transaction that changed payment `id`: on success answers with the payment as
@@ -326,7 +319,7 @@ static enum perr_code record_created_tx(struct store_tx *tx, void *arg, struct p
     struct created *c = arg;
     struct request *req = c->req;
     const struct new_payment *n = c->payment;
-    enum perr_code rc = check_limits(tx, req->auth.tenant_id, n->in, true, err);
+    enum perr_code rc = check_limits(tx, req->auth.tenant_id, n->in, true, NULL, err);
     if (rc == PERR_OK) {
         rc = insert_payment(req, tx, n, err);
     }
@@ -369,11 +362,12 @@ static enum perr_code record_created_tx(struct store_tx *tx, void *arg, struct p
 
 /* Records the payment the provider created and answers 201 with it. */
 static enum perr_code record_created(struct request *req, struct response *res, const char *id,
-                                     const struct payment_input *in, const char *provider,
+                                     const struct payment_input *in,
+                                     const struct provider_binding *b,
                                      const struct provider_payment *pp, struct perr *err)
 {
     struct new_payment n;
-    new_payment_init(&n, id, in, provider, pp);
+    new_payment_init(&n, id, in, b, pp);
     struct created c = {.req = req, .payment = &n, .json = new_payment_json(&n)};
     enum perr_code rc = store_write(req->app->store, record_created_tx, &c, err);
     json_decref(c.json);
@@ -387,44 +381,69 @@ static enum perr_code record_created(struct request *req, struct response *res, 
     return PERR_OK;
 }
 
-void api_payments_create(struct request *req, struct response *res)
+/* Where the provider sends this payment's webhooks: the endpoint of the account it goes
+ * through (MercadoPago is asked for webhooks only, not the legacy IPN). */
+static void notification_url(const struct app *app, const struct provider_binding *b, char *out,
+                             size_t size)
 {
-    struct payment_input in;
+    bool own = strcmp(b->owner, ACCOUNT_OWNER_PLATFORM) != 0;
+    bool mp = strcmp(b->ops->name, "mercadopago") == 0;
+    snprintf(out, size, "%s/webhooks/%s%s%s%s", app->cfg->public_url, b->ops->name, own ? "/" : "",
+             own ? b->owner : "", mp ? "?source_news=webhooks" : "");
+}
+
+/* Calls the provider, then records what it created; answers 201, or the error. */
+static void create_through(struct request *req, struct response *res,
+                           const struct payment_input *in, const struct provider_binding *b,
+                           int64_t fee_bps)
+{
     struct perr err;
-    const struct provider_ops *provider = NULL;
-    if (read_input(req->json, &in, &err) != PERR_OK ||
-        choose_provider(req->app, in.provider, &provider, &err) != PERR_OK ||
-        precheck_limits(req, &in, &err) != PERR_OK) {
-        respond_error(res, &err);
-        return;
-    }
-    char id[LIMIT_ID_BYTES];
+    char id[LIMIT_ID_BYTES], url[CONFIG_PATH_BYTES + 128];
     id_new("pay", id);
-    struct provider_payment_request preq = {.payment_id = id,
-                                            .idempotency_key =
-                                                req->idem.claimed ? req->idem.request_sha256 : id,
-                                            .amount = in.amount,
-                                            .currency = in.currency,
-                                            .description = in.description,
-                                            .customer_email = in.email,
-                                            .customer_name = in.name,
-                                            .customer_country = in.country,
-                                            .method = in.method};
-    struct provider_ctx ctx = {
-        .app = req->app, .tenant_id = NULL, .correlation_id = req->request_id};
+    notification_url(req->app, b, url, sizeof(url));
+    bool connected = b->has_account && strcmp(b->account.mode, "connected") == 0;
+    struct provider_payment_request preq = {
+        .payment_id = id,
+        .idempotency_key = req->idem.claimed ? req->idem.request_sha256 : id,
+        .amount = in->amount,
+        .currency = in->currency,
+        .description = in->description,
+        .customer_email = in->email,
+        .customer_name = in->name,
+        .customer_country = in->country,
+        .method = in->method,
+        .notification_url = url,
+        .application_fee = connected ? money_fee_bps(in->amount, (int)fee_bps) : 0};
+    struct provider_ctx ctx = provider_binding_ctx(b, req->app, req->request_id);
     struct provider_payment pp;
-    if (provider_create_payment(provider, &ctx, &preq, &pp, &err) != PERR_OK) {
+    if (provider_create_payment(b->ops, &ctx, &preq, &pp, &err) != PERR_OK) {
         log_emit(LOG_WARN, "provider refused a payment",
-                 json_pack("{s:s, s:s, s:s, s:s}", "provider", provider->name, "code",
+                 json_pack("{s:s, s:s, s:s, s:s}", "provider", b->ops->name, "code",
                            perr_code_name(err.code), "detail", err.message, "request_id",
                            req->request_id));
         perr_set(&err, err.code, NULL, NULL); /* the provider's words stay in the log */
         respond_error(res, &err);
         return;
     }
-    if (record_created(req, res, id, &in, provider->name, &pp, &err) != PERR_OK) {
+    if (record_created(req, res, id, in, b, &pp, &err) != PERR_OK) {
         respond_error(res, &err);
     }
+}
+
+void api_payments_create(struct request *req, struct response *res)
+{
+    struct payment_input in;
+    struct perr err;
+    struct provider_binding b;
+    int64_t fee_bps = 0;
+    if (read_input(req->json, &in, &err) != PERR_OK ||
+        precheck_limits(req, &in, &fee_bps, &err) != PERR_OK ||
+        provider_bind(req->app, req->auth.tenant_id, in.provider, &b, &err) != PERR_OK) {
+        respond_error(res, &err);
+        return;
+    }
+    create_through(req, res, &in, &b, fee_bps);
+    provider_binding_release(&b);
 }
 
 void api_payments_get(struct request *req, struct response *res)
@@ -494,6 +513,7 @@ struct refund_plan {
     char id[LIMIT_ID_BYTES];
     int64_t amount;
     char provider[32];
+    char account[LIMIT_ID_BYTES];
     char provider_payment_id[PROVIDER_ID_BYTES];
 };
 
@@ -521,6 +541,7 @@ static enum perr_code reserve_refund(struct request *req, struct store_tx *tx,
     int64_t rest = store_rows_int(&rows, 0, PC_AMOUNT) - store_rows_int(&rows, 0, PC_RESERVED);
     const struct currency *cur = money_currency(store_rows_get(&rows, 0, PC_CURRENCY));
     str_copy(plan->provider, sizeof(plan->provider), store_rows_get(&rows, 0, PC_PROVIDER));
+    str_copy(plan->account, sizeof(plan->account), store_rows_get(&rows, 0, PC_ACCOUNT));
     str_copy(plan->provider_payment_id, sizeof(plan->provider_payment_id),
              store_rows_get(&rows, 0, PC_PROVIDER_ID) ? store_rows_get(&rows, 0, PC_PROVIDER_ID)
                                                       : "");
@@ -673,13 +694,16 @@ void api_refunds_create(struct request *req, struct response *res)
         respond_error(res, &err);
         return;
     }
-    const struct provider_ops *p = provider_find(plan.provider);
-    struct provider_ctx ctx = {.app = req->app, .correlation_id = req->request_id};
-    struct provider_refund pr;
+    struct provider_binding b;
+    struct provider_refund pr = {0};
     struct perr provider_err;
-    PASSERT(p != NULL);
-    bool succeeded = provider_refund(p, &ctx, plan.provider_payment_id, plan.amount, plan.id, &pr,
-                                     &provider_err) == PERR_OK;
+    bool succeeded = false;
+    if (provider_bind_owner(req->app, plan.account, plan.provider, &b, &provider_err) == PERR_OK) {
+        struct provider_ctx ctx = provider_binding_ctx(&b, req->app, req->request_id);
+        succeeded = provider_refund(b.ops, &ctx, plan.provider_payment_id, plan.amount, plan.id,
+                                    &pr, &provider_err) == PERR_OK;
+        provider_binding_release(&b);
+    }
     if (settle_and_respond(req, res, &plan, &pr, succeeded, &err) != PERR_OK) {
         log_emit(LOG_ERROR, "refund outcome not recorded; reconciliation will settle it",
                  json_pack("{s:s, s:b, s:s}", "refund", plan.id, "provider_succeeded", succeeded,
@@ -711,8 +735,9 @@ void api_payments_cancel(struct request *req, struct response *res)
         return;
     }
     bool pending = strcmp(store_rows_get(&rows, 0, PC_STATUS), "pending") == 0;
-    const struct provider_ops *p = provider_find(store_rows_get(&rows, 0, PC_PROVIDER));
-    char provider_id[PROVIDER_ID_BYTES];
+    char provider[32], account[LIMIT_ID_BYTES], provider_id[PROVIDER_ID_BYTES];
+    str_copy(provider, sizeof(provider), store_rows_get(&rows, 0, PC_PROVIDER));
+    str_copy(account, sizeof(account), store_rows_get(&rows, 0, PC_ACCOUNT));
     str_copy(provider_id, sizeof(provider_id),
              store_rows_get(&rows, 0, PC_PROVIDER_ID) ? store_rows_get(&rows, 0, PC_PROVIDER_ID)
                                                       : "");
@@ -724,10 +749,15 @@ void api_payments_cancel(struct request *req, struct response *res)
         return;
     }
     store_rows_free(&rows);
-    struct provider_ctx ctx = {.app = req->app, .correlation_id = req->request_id};
+    struct provider_binding b;
     struct provider_payment pp;
-    PASSERT(p != NULL);
-    if (provider_cancel(p, &ctx, provider_id, &pp, &err) != PERR_OK) {
+    rc = provider_bind_owner(req->app, account, provider, &b, &err);
+    if (rc == PERR_OK) {
+        struct provider_ctx ctx = provider_binding_ctx(&b, req->app, req->request_id);
+        rc = provider_cancel(b.ops, &ctx, provider_id, &pp, &err);
+        provider_binding_release(&b);
+    }
+    if (rc != PERR_OK) {
         if (err.code != PERR_PAYMENT_NOT_CANCELLABLE) {
             perr_set(&err, err.code, NULL, NULL); /* the provider's words stay in the log */
         }

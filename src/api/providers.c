@@ -4,9 +4,10 @@
  * disconnects. Every change is audited, secrets masked. */
 #include "api/api.h"
 #include "core/json.h"
+#include "core/log.h"
 #include "core/timeutil.h"
 #include "domain/cidr.h"
-#include "providers/accounts.h"
+#include "providers/binding.h"
 
 #define LIMIT_WEBHOOK_SECRET_MIN 8
 #define LIMIT_WEBHOOK_SECRET_BYTES 4096 /* Conekta's are RSA public keys in PEM */
@@ -286,6 +287,28 @@ void api_providers_list(struct request *req, struct response *res)
     sql_release(&q);
 }
 
+/* A connected account is also disconnected at the provider, when it has a way to tell it;
+ * failing that, pasarela forgets the account anyway (the tenant wants it gone). */
+static void revoke_connection(struct request *req)
+{
+    struct provider_binding b;
+    struct perr err;
+    if (!req->auth.tenant_id[0] || provider_bind_stored(req->app, req->auth.tenant_id,
+                                                        req->path_params[0], &b, &err) != PERR_OK) {
+        return;
+    }
+    const char *ref = account_setting(&b.account, "account_ref");
+    if (b.has_account && strcmp(b.account.mode, "connected") == 0 && b.ops->oauth_revoke && ref) {
+        struct provider_ctx ctx = provider_binding_ctx(&b, req->app, req->request_id);
+        if (b.ops->oauth_revoke(&ctx, ref, &err) != PERR_OK) {
+            log_emit(LOG_WARN, "the provider did not confirm the disconnection",
+                     json_pack("{s:s, s:s, s:s}", "provider", b.ops->name, "detail", err.message,
+                               "request_id", req->request_id));
+        }
+    }
+    provider_binding_release(&b);
+}
+
 void api_providers_delete(struct request *req, struct response *res)
 {
     struct perr err;
@@ -294,6 +317,7 @@ void api_providers_delete(struct request *req, struct response *res)
     if (!check_provider(req, res)) {
         return;
     }
+    revoke_connection(req);
     enum perr_code rc = store_tx_begin(req->app->store, STORE_TX_WRITE, &tx, &err);
     if (rc != PERR_OK) {
         respond_error(res, &err);

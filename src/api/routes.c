@@ -25,6 +25,8 @@ const struct route api_routes[] = {
     {"GET", "/v1/providers", api_providers_list, AUTH_ANY, 0, 0},
     {"GET", "/v1/providers/{provider}", api_providers_get, AUTH_ANY, 0, 0},
     {"DELETE", "/v1/providers/{provider}", api_providers_delete, AUTH_ANY, 0, 0},
+    {"POST", "/v1/providers/{provider}/connect", api_providers_connect, AUTH_ANY, T, 0},
+    {"GET", "/oauth/{provider}/callback", api_oauth_callback, AUTH_NONE, 0, 0},
     {"GET", "/v1/audit", api_audit_list, AUTH_ANY, 0, 0},
     {"GET", "/v1/audit/verify", api_audit_verify, AUTH_ANY, 0, 0},
     {"GET", "/v1/jobs", api_jobs_list, AUTH_ADMIN, 0, 0},

@@ -48,14 +48,44 @@ static enum perr_code set_data(struct config *cfg, const char *v, const char *sr
     return set_path(cfg->data_dir, sizeof(cfg->data_dir), v, src, err);
 }
 
-static enum perr_code set_public_url(struct config *cfg, const char *v, const char *src,
-                                     struct perr *err)
+static enum perr_code set_url(char *dst, size_t size, const char *v, const char *src,
+                              struct perr *err)
 {
     if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) {
         return perr_set(err, PERR_PARAM_INVALID, src, "%s must start with http:// or https://.",
                         src);
     }
-    return set_path(cfg->public_url, sizeof(cfg->public_url), v, src, err);
+    return set_path(dst, size, v, src, err);
+}
+
+static enum perr_code set_public_url(struct config *cfg, const char *v, const char *src,
+                                     struct perr *err)
+{
+    return set_url(cfg->public_url, sizeof(cfg->public_url), v, src, err);
+}
+
+static enum perr_code set_mercadopago_api(struct config *cfg, const char *v, const char *src,
+                                          struct perr *err)
+{
+    return set_url(cfg->mercadopago_api_url, sizeof(cfg->mercadopago_api_url), v, src, err);
+}
+
+static enum perr_code set_mercadopago_auth(struct config *cfg, const char *v, const char *src,
+                                           struct perr *err)
+{
+    return set_url(cfg->mercadopago_auth_url, sizeof(cfg->mercadopago_auth_url), v, src, err);
+}
+
+static enum perr_code set_stripe_api(struct config *cfg, const char *v, const char *src,
+                                     struct perr *err)
+{
+    return set_url(cfg->stripe_api_url, sizeof(cfg->stripe_api_url), v, src, err);
+}
+
+static enum perr_code set_stripe_connect(struct config *cfg, const char *v, const char *src,
+                                         struct perr *err)
+{
+    return set_url(cfg->stripe_connect_url, sizeof(cfg->stripe_connect_url), v, src, err);
 }
 
 static enum perr_code set_admin_key(struct config *cfg, const char *v, const char *src,
@@ -156,6 +186,18 @@ static enum perr_code set_sandbox_delay(struct config *cfg, const char *v, const
     return set_int(&cfg->sandbox_delay_ms, 0, 3600000, v, src, err);
 }
 
+static enum perr_code set_breaker_failures(struct config *cfg, const char *v, const char *src,
+                                           struct perr *err)
+{
+    return set_int(&cfg->breaker_failures, 1, 1000, v, src, err);
+}
+
+static enum perr_code set_breaker_cooldown(struct config *cfg, const char *v, const char *src,
+                                           struct perr *err)
+{
+    return set_int(&cfg->breaker_cooldown_ms, 10, 3600000, v, src, err);
+}
+
 static enum perr_code set_sandbox(struct config *cfg, const char *v, const char *src,
                                   struct perr *err)
 {
@@ -194,6 +236,12 @@ static const struct setting settings[] = {
     {"--provider-timeout-ms", "PASARELA_PROVIDER_TIMEOUT_MS", false, set_provider_timeout},
     {"--webhook-tolerance-seconds", "PASARELA_WEBHOOK_TOLERANCE_SECONDS", false,
      set_webhook_tolerance},
+    {"--breaker-failures", "PASARELA_BREAKER_FAILURES", false, set_breaker_failures},
+    {"--breaker-cooldown-ms", "PASARELA_BREAKER_COOLDOWN_MS", false, set_breaker_cooldown},
+    {"--mercadopago-api-url", "PASARELA_MERCADOPAGO_API_URL", false, set_mercadopago_api},
+    {"--mercadopago-auth-url", "PASARELA_MERCADOPAGO_AUTH_URL", false, set_mercadopago_auth},
+    {"--stripe-api-url", "PASARELA_STRIPE_API_URL", false, set_stripe_api},
+    {"--stripe-connect-url", "PASARELA_STRIPE_CONNECT_URL", false, set_stripe_connect},
     {"--sandbox", "PASARELA_SANDBOX", false, set_sandbox},
     {"--sandbox-delay-ms", "PASARELA_SANDBOX_DELAY_MS", false, set_sandbox_delay},
     {"--demo", NULL, true, set_demo},
@@ -212,7 +260,16 @@ static void set_defaults(struct config *cfg)
                            .provider_timeout_ms = 10000,
                            .webhook_tolerance_s = 300,
                            .sandbox_enabled = true,
-                           .sandbox_delay_ms = 100};
+                           .sandbox_delay_ms = 100,
+                           .breaker_failures = 5,
+                           .breaker_cooldown_ms = 30000};
+    str_copy(cfg->mercadopago_api_url, sizeof(cfg->mercadopago_api_url),
+             "https://api.mercadopago.com");
+    str_copy(cfg->mercadopago_auth_url, sizeof(cfg->mercadopago_auth_url),
+             "https://auth.mercadopago.com");
+    str_copy(cfg->stripe_api_url, sizeof(cfg->stripe_api_url), "https://api.stripe.com");
+    str_copy(cfg->stripe_connect_url, sizeof(cfg->stripe_connect_url),
+             "https://connect.stripe.com");
     str_copy(cfg->listen_host, sizeof(cfg->listen_host), "127.0.0.1");
     str_copy(cfg->data_dir, sizeof(cfg->data_dir), "./data");
 }

@@ -28,8 +28,14 @@ struct config {
     int provider_timeout_ms;
     int webhook_tolerance_s; /* replay window of signed webhooks */
     bool sandbox_enabled;
-    int sandbox_delay_ms;        /* how long the sandbox keeps a payment pending */
-    char tenant[LIMIT_ID_BYTES]; /* `audit verify --tenant` */
+    int sandbox_delay_ms;    /* how long the sandbox keeps a payment pending */
+    int breaker_failures;    /* consecutive failures that open a provider's breaker */
+    int breaker_cooldown_ms; /* how long an open breaker fails fast before a probe */
+    char mercadopago_api_url[CONFIG_PATH_BYTES];
+    char mercadopago_auth_url[CONFIG_PATH_BYTES]; /* where sellers authorize (OAuth) */
+    char stripe_api_url[CONFIG_PATH_BYTES];
+    char stripe_connect_url[CONFIG_PATH_BYTES]; /* Stripe Connect's OAuth host */
+    char tenant[LIMIT_ID_BYTES];                /* `audit verify --tenant` */
 };
 
 /* Environment lookup, injectable for tests; getenv in production. */

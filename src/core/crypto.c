@@ -227,6 +227,11 @@ char *crypto_unseal(const uint8_t key[SHA256_BYTES], const char *sealed)
     return plain;
 }
 
+void crypto_wipe(void *p, size_t len)
+{
+    OPENSSL_cleanse(p, len);
+}
+
 void crypto_free_secret(char *s)
 {
     OPENSSL_cleanse(s, strlen(s));

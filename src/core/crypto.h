@@ -34,6 +34,8 @@ bool crypto_str_equal(const char *a, const char *b);
 char *crypto_seal(const uint8_t key[SHA256_BYTES], const char *plaintext);
 char *crypto_unseal(const uint8_t key[SHA256_BYTES], const char *sealed);
 
+/* Overwrites len bytes of a secret kept in place (a stack buffer, say). */
+void crypto_wipe(void *p, size_t len);
 /* Overwrites a NUL-terminated secret, then frees it. */
 void crypto_free_secret(char *s);
 

@@ -232,3 +232,59 @@ char *json_dump_compact(const json_t *v)
     PASSERT(s != NULL);
     return s;
 }
+
+static bool is_number_char(char c)
+{
+    return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
+}
+
+json_t *json_loads_exact(const char *text, size_t len)
+{
+    struct buf out;
+    buf_init(&out, 2 * len + 16);
+    bool in_string = false, ok = true;
+    for (size_t i = 0; i < len && ok; i++) {
+        char c = text[i];
+        if (in_string || (c != '-' && (c < '0' || c > '9'))) {
+            if (in_string && c == '\\' && i + 1 < len) {
+                ok = buf_append(&out, text + i, 2);
+                i++;
+                continue;
+            }
+            in_string = c == '"' ? !in_string : in_string;
+            ok = buf_append(&out, &c, 1);
+            continue;
+        }
+        size_t end = i;
+        while (end < len && is_number_char(text[end])) {
+            end++;
+        }
+        bool decimal = memchr(text + i, '.', end - i) || memchr(text + i, 'e', end - i) ||
+                       memchr(text + i, 'E', end - i);
+        ok = (!decimal || buf_append(&out, "\"", 1)) && buf_append(&out, text + i, end - i) &&
+             (!decimal || buf_append(&out, "\"", 1));
+        i = end - 1;
+    }
+    json_t *v =
+        ok ? json_loadb(out.data ? out.data : "", out.len, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    buf_release(&out);
+    return v;
+}
+
+char *json_dump_with_raw(const json_t *obj, const char *raw_members)
+{
+    char *dumped = json_dump_compact(obj);
+    size_t n = strlen(dumped), raw = strlen(raw_members);
+    PASSERT(n >= 2 && dumped[0] == '{');
+    char *out = xmalloc(n + raw + 2);
+    out[0] = '{';
+    memcpy(out + 1, raw_members, raw);
+    size_t at = 1 + raw;
+    if (n > 2) {
+        out[at++] = ',';
+    }
+    memcpy(out + at, dumped + 1, n - 1);
+    out[at + n - 1] = '\0';
+    free(dumped);
+    return out;
+}

@@ -59,7 +59,23 @@ static bool digits(const char *s, int n, int *out)
     return true;
 }
 
-bool time_parse_rfc3339(const char *s, int64_t *unix_us)
+/* The offset at p ("Z", "+hh:mm" or "-hh:mm", then the end) in seconds east of UTC. */
+static bool parse_offset(const char *p, bool allow_offset, int *seconds)
+{
+    int h, m;
+    *seconds = 0;
+    if (strcmp(p, "Z") == 0) {
+        return true;
+    }
+    if (!allow_offset || (p[0] != '+' && p[0] != '-') || strlen(p) != 6 || p[3] != ':' ||
+        !digits(p + 1, 2, &h) || !digits(p + 4, 2, &m) || h > 23 || m > 59) {
+        return false;
+    }
+    *seconds = (p[0] == '-' ? -1 : 1) * (h * 3600 + m * 60);
+    return true;
+}
+
+static bool parse_time(const char *s, bool allow_offset, int64_t *unix_us)
 {
     int year, mon, day, hour, min, sec, frac = 0;
     if (strlen(s) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
@@ -85,8 +101,9 @@ bool time_parse_rfc3339(const char *s, int64_t *unix_us)
             frac *= 10;
         }
     }
-    if (strcmp(p, "Z") != 0 || mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 ||
-        min > 59 || sec > 60 || year < 1970) {
+    int offset;
+    if (!parse_offset(p, allow_offset, &offset) || mon < 1 || mon > 12 || day < 1 || day > 31 ||
+        hour > 23 || min > 59 || sec > 60 || year < 1970) {
         return false;
     }
     struct tm tm = {.tm_year = year - 1900,
@@ -96,6 +113,16 @@ bool time_parse_rfc3339(const char *s, int64_t *unix_us)
                     .tm_min = min,
                     .tm_sec = sec};
     time_t t = timegm(&tm);
-    *unix_us = (int64_t)t * 1000000 + frac;
+    *unix_us = ((int64_t)t - offset) * 1000000 + frac;
     return true;
+}
+
+bool time_parse_rfc3339(const char *s, int64_t *unix_us)
+{
+    return parse_time(s, false, unix_us);
+}
+
+bool time_parse_iso8601(const char *s, int64_t *unix_us)
+{
+    return parse_time(s, true, unix_us);
 }

@@ -17,5 +17,8 @@ void time_format_rfc3339_us(int64_t unix_us, char out[RFC3339_BYTES]);
 void time_format_rfc3339(int64_t unix_us, char out[RFC3339_BYTES]);
 /* Parses "YYYY-MM-DDTHH:MM:SS[.ffffff]Z" into microseconds; false when malformed. */
 bool time_parse_rfc3339(const char *s, int64_t *unix_us);
+/* The same with an offset instead of Z allowed ("2026-11-22T10:11:12.000-04:00"), as
+ * providers write their times. */
+bool time_parse_iso8601(const char *s, int64_t *unix_us);
 
 #endif

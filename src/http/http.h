@@ -72,7 +72,8 @@ struct response {
     const char *content_type; /* default application/json; static strings only */
     char *raw;                /* a non-JSON body (owned), e.g. CSV; used when body is NULL */
     size_t raw_len;
-    bool replayed; /* an idempotent replay: adds Idempotent-Replayed: true */
+    bool replayed;                       /* an idempotent replay: adds Idempotent-Replayed: true */
+    char location[LIMIT_PATH_BYTES * 2]; /* a redirect's Location, or "" */
 };
 
 typedef void (*handler_fn)(struct request *req, struct response *res);

@@ -201,6 +201,9 @@ static enum MHD_Result send_response(struct request *req, struct response *res)
     if (res->replayed) {
         MHD_add_response_header(r, "Idempotent-Replayed", "true");
     }
+    if (res->location[0]) {
+        MHD_add_response_header(r, "Location", res->location);
+    }
     enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)res->status, r);
     MHD_destroy_response(r);
     log_request(req, res->status);

@@ -14,7 +14,7 @@
 #define PAYMENT_COLUMNS                                                                            \
     "tenant_id, id, amount, currency, status, status_detail, provider, provider_payment_id,"       \
     " checkout_url, description, customer, external_reference, metadata, amount_refunded,"         \
-    " refund_reserved, provider_fee, created, updated"
+    " refund_reserved, provider_fee, created, updated, provider_account"
 
 enum payment_col {
     PC_TENANT,
@@ -34,7 +34,8 @@ enum payment_col {
     PC_RESERVED,
     PC_FEE,
     PC_CREATED,
-    PC_UPDATED
+    PC_UPDATED,
+    PC_ACCOUNT
 };
 
 /* Who causes a change, for the transition log and the audit trail. */

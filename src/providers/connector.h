@@ -9,6 +9,7 @@
 #include "domain/payment.h"
 
 struct app;
+struct provider_account;
 
 enum provider_caps {
     PROVIDER_CAP_REFUNDS = 1 << 0,
@@ -22,11 +23,16 @@ enum provider_caps {
 #define PROVIDER_URL_BYTES 512
 #define PROVIDER_DETAIL_BYTES 64
 
-/* The account a call acts for: a tenant's own, or the platform's (tenant_id NULL). */
+/* The account a call acts for: a tenant's own, or the platform's (tenant_id NULL). account
+ * holds its settings and unsealed secrets (NULL for the sandbox, which needs none); platform
+ * is the operator's account at the provider when configured (its OAuth application, Stripe's
+ * platform key for connected accounts). */
 struct provider_ctx {
     struct app *app;
     const char *tenant_id;
     const char *correlation_id;
+    const struct provider_account *account;
+    const struct provider_account *platform;
 };
 
 struct provider_payment_request {
@@ -39,6 +45,8 @@ struct provider_payment_request {
     const char *customer_name;
     const char *customer_country;
     const char *method;
+    const char *notification_url; /* where the provider sends this payment's webhooks */
+    int64_t application_fee;      /* the operator's fee kept from a connected account, or 0 */
 };
 
 /* A provider's view of one payment. */
@@ -53,6 +61,7 @@ struct provider_payment {
     bool has_fee;
     int64_t fee;
     char external_reference[PROVIDER_ID_BYTES];
+    char account_ref[PROVIDER_ID_BYTES]; /* the provider's id of the receiving account, if told */
 };
 
 struct provider_refund {
@@ -65,7 +74,16 @@ struct provider_event {
     char type[64];
     bool has_payment;                    /* the event carries the payment's state */
     struct provider_payment payment;     /* when has_payment */
-    char payment_ref[PROVIDER_ID_BYTES]; /* the provider's payment id (always set) */
+    char payment_ref[PROVIDER_ID_BYTES]; /* the provider's payment id ("" when not a payment) */
+    char account_ref[PROVIDER_ID_BYTES]; /* the connected account it came from, if told */
+};
+
+/* What an OAuth exchange or refresh yields. */
+struct provider_tokens {
+    char access_token[PROVIDER_URL_BYTES];
+    char refresh_token[PROVIDER_URL_BYTES];
+    char account_ref[PROVIDER_ID_BYTES]; /* the provider's id of the connected account */
+    int64_t expires_in_s;                /* 0: the token does not expire */
 };
 
 typedef void (*provider_search_fn)(const struct provider_payment *p, int64_t created_us, void *arg);
@@ -94,12 +112,19 @@ struct provider_ops {
     /* Parses a webhook body that was already verified. */
     enum perr_code (*parse_webhook)(const struct provider_ctx *ctx, const char *body, size_t len,
                                     struct provider_event *out, struct perr *err);
-    /* OAuth (NULL for providers without it): the authorization URL for state, and the
-     * exchange of a code for tokens. Added by the connectors issue. */
+    /* OAuth (NULL for providers without it), acting with the platform account's application:
+     * the authorization URL for state, the exchange of a code for tokens, their refresh, and
+     * the revocation of a connected account (may be NULL: nothing to tell the provider). */
     enum perr_code (*oauth_authorize_url)(const struct provider_ctx *ctx, const char *state,
-                                          char *url, size_t size, struct perr *err);
+                                          const char *redirect_uri, char *url, size_t size,
+                                          struct perr *err);
     enum perr_code (*oauth_exchange)(const struct provider_ctx *ctx, const char *code,
+                                     const char *redirect_uri, struct provider_tokens *out,
                                      struct perr *err);
+    enum perr_code (*oauth_refresh)(const struct provider_ctx *ctx, const char *refresh_token,
+                                    struct provider_tokens *out, struct perr *err);
+    enum perr_code (*oauth_revoke)(const struct provider_ctx *ctx, const char *account_ref,
+                                   struct perr *err);
 };
 
 /* The connector registered under name, or NULL. */
@@ -120,5 +145,7 @@ enum perr_code provider_cancel(const struct provider_ops *p, const struct provid
                                struct perr *err) WARN_UNUSED;
 
 extern const struct provider_ops provider_sandbox;
+extern const struct provider_ops provider_mercadopago;
+extern const struct provider_ops provider_stripe;
 
 #endif

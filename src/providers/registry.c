@@ -2,6 +2,8 @@
 
 static const struct provider_ops *const registry[] = {
     &provider_sandbox,
+    &provider_mercadopago,
+    &provider_stripe,
 };
 
 const struct provider_ops *provider_find(const char *name)

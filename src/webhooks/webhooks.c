@@ -8,6 +8,7 @@
 #include "domain/stdwebhooks.h"
 #include "domain/webhook_sigs.h"
 #include "payments/payments.h"
+#include "providers/binding.h"
 
 /* The sandbox signs with Standard Webhooks under the installation's sandbox key. */
 static const char *verify_sandbox(const struct request *req, const struct provider_account *account,
@@ -185,20 +186,21 @@ enum perr_code webhook_tenant_exists(struct app *app, const char *tenant_id, boo
     return rc;
 }
 
-void webhook_security_event(const struct request *req, const char *kind, const char *provider,
-                            const char *tenant_id, const char *reason)
+/* Records a security event (and logs it): what the operator lists at /v1/security_events. */
+static void security_record(struct app *app, const char *kind, const char *provider,
+                            const char *tenant_id, const char *source, const char *reason,
+                            const char *correlation_id)
 {
-    char id[LIMIT_ID_BYTES], now[RFC3339_BYTES], source[64];
+    char id[LIMIT_ID_BYTES], now[RFC3339_BYTES];
     id_new("sec", id);
     time_format_rfc3339_us(time_now_unix_us(), now);
-    request_source(req, source, sizeof(source));
     log_emit(LOG_WARN, "webhook refused",
              json_pack("{s:s, s:s, s:s?, s:s, s:s, s:s}", "kind", kind, "provider", provider,
                        "tenant", tenant_id, "source", source, "reason", reason, "request_id",
-                       req->request_id));
+                       correlation_id));
     struct store_tx tx;
     struct perr err;
-    if (store_tx_begin(req->app->store, STORE_TX_WRITE, &tx, &err) != PERR_OK) {
+    if (store_tx_begin(app->store, STORE_TX_WRITE, &tx, &err) != PERR_OK) {
         return;
     }
     enum perr_code rc = store_exec(
@@ -213,15 +215,53 @@ void webhook_security_event(const struct request *req, const char *kind, const c
     }
 }
 
+void webhook_security_event(const struct request *req, const char *kind, const char *provider,
+                            const char *tenant_id, const char *reason)
+{
+    char source[64];
+    request_source(req, source, sizeof(source));
+    security_record(req->app, kind, provider, tenant_id, source, reason, req->request_id);
+}
+
+/* A connected account's notifications are signed by the operator's application at the
+ * provider (MercadoPago signs with the application's secret): unless the tenant set secrets
+ * of its own, the platform account's verify them. */
+static enum perr_code inherit_platform_secrets(struct store_tx *tx, const uint8_t *key,
+                                               struct provider_account *a, struct perr *err)
+{
+    if (strcmp(a->mode, "connected") != 0 || json_object_get(a->secrets, "webhook_secrets")) {
+        return PERR_OK;
+    }
+    struct provider_account platform;
+    bool found = false;
+    enum perr_code rc =
+        account_load(tx, key, ACCOUNT_OWNER_PLATFORM, a->provider, &platform, &found, err);
+    if (rc == PERR_OK && found) {
+        json_t *secrets = json_object_get(platform.secrets, "webhook_secrets");
+        if (secrets) {
+            json_object_set(a->secrets, "webhook_secrets", secrets);
+        }
+        account_release(&platform);
+    }
+    return rc;
+}
+
 enum perr_code webhook_account(struct app *app, const char *tenant_id, const char *provider,
                                struct provider_account *out, bool *found, struct perr *err)
 {
     struct store_tx tx;
+    *found = false;
     enum perr_code rc = store_tx_begin(app->store, STORE_TX_READ, &tx, err);
     if (rc == PERR_OK) {
         rc = account_load(&tx, app->secrets_key, tenant_id ? tenant_id : ACCOUNT_OWNER_PLATFORM,
                           provider, out, found, err);
+        if (rc == PERR_OK && *found) {
+            rc = inherit_platform_secrets(&tx, app->secrets_key, out, err);
+        }
         store_tx_rollback(&tx);
+    }
+    if (rc != PERR_OK && *found) {
+        account_release(out);
     }
     return rc;
 }
@@ -319,37 +359,89 @@ static enum perr_code load_inbox(struct app *app, const char *provider, const ch
     }
     if (rc == PERR_OK) {
         *body = xstrdup(store_rows_get(&rows, 0, 0));
-        *processed = strcmp(store_rows_get(&rows, 0, 1), "processed") == 0;
+        *processed = strcmp(store_rows_get(&rows, 0, 1), "received") != 0;
     }
     store_rows_free(&rows);
     return rc;
 }
 
-/* The payment a provider's id refers to; for a tenant's own account, only that tenant's. */
+/* The payment a provider's report is about, and the account it was made through. */
+struct target {
+    char tenant[LIMIT_ID_BYTES];
+    char id[LIMIT_ID_BYTES];
+    char account[LIMIT_ID_BYTES];
+    bool by_reference; /* found by pasarela's id: the provider's id is still to be recorded */
+};
+
+static bool take_target(struct store_rows *rows, const char *inbox_account, struct target *t)
+{
+    bool mine = rows->nrows == 1 && (strcmp(inbox_account, ACCOUNT_OWNER_PLATFORM) == 0 ||
+                                     strcmp(inbox_account, store_rows_get(rows, 0, 0)) == 0);
+    if (mine) {
+        str_copy(t->tenant, sizeof(t->tenant), store_rows_get(rows, 0, 0));
+        str_copy(t->id, sizeof(t->id), store_rows_get(rows, 0, 1));
+        str_copy(t->account, sizeof(t->account), store_rows_get(rows, 0, 2));
+    }
+    store_rows_free(rows);
+    return mine;
+}
+
+/* By the provider's payment id, else by the external reference pasarela gave the provider
+ * (its own payment id: a MercadoPago checkout has no payment id until the buyer pays). For a
+ * tenant's own account, only that tenant's payments. */
 static enum perr_code find_payment(struct store_tx *tx, const char *provider, const char *account,
-                                   const char *provider_id, char *tenant, char *id,
+                                   const struct provider_event *ev, struct target *t,
                                    struct perr *err)
 {
     struct store_rows rows;
+    *t = (struct target){0};
     enum perr_code rc = store_exec(tx,
-                                   "SELECT tenant_id, id FROM payments WHERE provider = ?"
-                                   " AND provider_payment_id = ?",
-                                   SQL_PARAMS(SV_T(provider), SV_T(provider_id)), &rows, err);
+                                   "SELECT tenant_id, id, provider_account FROM payments"
+                                   " WHERE provider = ? AND provider_payment_id = ?",
+                                   SQL_PARAMS(SV_T(provider), SV_T(ev->payment_ref)), &rows, err);
+    if (rc == PERR_OK && take_target(&rows, account, t)) {
+        return PERR_OK;
+    }
+    const char *ref = ev->payment.external_reference;
+    if (rc == PERR_OK && ref[0]) {
+        rc = store_exec(tx,
+                        "SELECT tenant_id, id, provider_account FROM payments WHERE id = ?"
+                        " AND provider = ?",
+                        SQL_PARAMS(SV_T(ref), SV_T(provider)), &rows, err);
+        t->by_reference = rc == PERR_OK && take_target(&rows, account, t);
+        if (t->by_reference) {
+            return PERR_OK;
+        }
+    }
+    /* Not (yet) known: the creating transaction may still be committing; retried. */
+    return rc != PERR_OK ? rc
+                         : perr_set(err, PERR_RESOURCE_MISSING, NULL, "no payment for %.64s at %s",
+                                    ev->payment_ref, provider);
+}
+
+/* Whether the report comes from another provider account than the one the payment was made
+ * through: the account's known id at the provider (config.account_ref, set when it was
+ * connected) against the one the event or the payment names. A platform payment must not be
+ * moved by an event of a connected account. */
+static enum perr_code foreign_account(struct store_tx *tx, const char *provider,
+                                      const struct target *t, const struct provider_event *ev,
+                                      bool *foreign, struct perr *err)
+{
+    struct store_rows rows;
+    enum perr_code rc =
+        store_exec(tx, "SELECT config FROM provider_accounts WHERE owner = ? AND provider = ?",
+                   SQL_PARAMS(SV_T(t->account), SV_T(provider)), &rows, err);
     if (rc != PERR_OK) {
         return rc;
     }
-    bool mine = rows.nrows == 1 && (strcmp(account, "platform") == 0 ||
-                                    strcmp(account, store_rows_get(&rows, 0, 0)) == 0);
-    if (mine) {
-        str_copy(tenant, LIMIT_ID_BYTES, store_rows_get(&rows, 0, 0));
-        str_copy(id, LIMIT_ID_BYTES, store_rows_get(&rows, 0, 1));
-    } else {
-        /* Not (yet) known: the creating transaction may still be committing; retried. */
-        rc = perr_set(err, PERR_RESOURCE_MISSING, NULL, "no payment for %.64s at %s", provider_id,
-                      provider);
-    }
+    json_t *config = rows.nrows ? json_loads(store_rows_get(&rows, 0, 0), 0, NULL) : NULL;
     store_rows_free(&rows);
-    return rc;
+    const char *expected = json_string_value(json_object_get(config, "account_ref"));
+    const char *reported = ev->account_ref[0] ? ev->account_ref : ev->payment.account_ref;
+    *foreign = expected ? strcmp(reported, expected) != 0
+                        : strcmp(t->account, ACCOUNT_OWNER_PLATFORM) == 0 && ev->account_ref[0];
+    json_decref(config);
+    return PERR_OK;
 }
 
 struct applied_event {
@@ -359,47 +451,108 @@ struct applied_event {
     const char *account;
     const char *event_id;
     const struct provider_event *ev;
+    bool foreign; /* out: refused, the report is another account's */
 };
+
+static enum perr_code mark_inbox(struct store_tx *tx, const struct applied_event *a,
+                                 const char *state, const char *tenant, struct perr *err)
+{
+    char now[RFC3339_BYTES];
+    time_format_rfc3339_us(time_now_unix_us(), now);
+    return store_exec(tx,
+                      "UPDATE webhook_inbox SET state = ?, processed = ?, tenant_id = ?"
+                      " WHERE provider = ? AND account = ? AND event_id = ?",
+                      SQL_PARAMS(SV_T(state), SV_T(now), SV_T(tenant), SV_T(a->provider),
+                                 SV_T(a->account), SV_T(a->event_id)),
+                      NULL, err);
+}
 
 /* The event's effect on its payment, and the inbox row marked processed, together. */
 static enum perr_code apply_event_tx(struct store_tx *tx, void *arg, struct perr *err)
 {
-    const struct applied_event *a = arg;
-    char tenant[LIMIT_ID_BYTES], id[LIMIT_ID_BYTES], actor[48], now[RFC3339_BYTES];
+    struct applied_event *a = arg;
+    char actor[48];
     snprintf(actor, sizeof(actor), "provider:%s", a->provider);
-    time_format_rfc3339_us(time_now_unix_us(), now);
     struct change_ctx c = {.app = a->app,
                            .actor = actor,
                            .correlation_id = a->job->correlation_id,
                            .cause = "webhook"};
+    struct target t;
     bool changed = false;
-    enum perr_code rc =
-        find_payment(tx, a->provider, a->account, a->ev->payment_ref, tenant, id, err);
+    enum perr_code rc = find_payment(tx, a->provider, a->account, a->ev, &t, err);
     if (rc == PERR_OK) {
-        rc = payment_apply_provider(tx, &c, tenant, id, &a->ev->payment, &changed, err);
+        rc = foreign_account(tx, a->provider, &t, a->ev, &a->foreign, err);
+    }
+    if (rc == PERR_OK && a->foreign) {
+        return mark_inbox(tx, a, "refused", t.tenant, err);
+    }
+    if (rc == PERR_OK && t.by_reference) {
+        rc = store_exec(
+            tx, "UPDATE payments SET provider_payment_id = ? WHERE tenant_id = ? AND id = ?",
+            SQL_PARAMS(SV_T(a->ev->payment_ref), SV_T(t.tenant), SV_T(t.id)), NULL, err);
     }
     if (rc == PERR_OK) {
-        rc = store_exec(tx,
-                        "UPDATE webhook_inbox SET state = 'processed', processed = ?,"
-                        " tenant_id = ? WHERE provider = ? AND account = ? AND event_id = ?",
-                        SQL_PARAMS(SV_T(now), SV_T(tenant), SV_T(a->provider), SV_T(a->account),
-                                   SV_T(a->event_id)),
-                        NULL, err);
+        rc = payment_apply_provider(tx, &c, t.tenant, t.id, &a->ev->payment, &changed, err);
+    }
+    return rc == PERR_OK ? mark_inbox(tx, a, "processed", t.tenant, err) : rc;
+}
+
+static enum perr_code mark_inbox_tx(struct store_tx *tx, void *arg, struct perr *err)
+{
+    const struct applied_event *a = arg;
+    return mark_inbox(tx, a, a->foreign ? "refused" : "processed", NULL, err);
+}
+
+/* A refused report: recorded as a security event, kept in the inbox as refused, not retried. */
+static void refuse(struct applied_event *a, const char *reason)
+{
+    security_record(a->app, "webhook_account_mismatch", a->provider,
+                    strcmp(a->account, ACCOUNT_OWNER_PLATFORM) == 0 ? NULL : a->account, "job",
+                    reason, a->job->correlation_id);
+}
+
+/* Asks the provider for the payment's state when the event carries only its id. A payment
+ * this account's credentials cannot see is not this account's: the event is refused. */
+static enum perr_code fetch_payment(struct applied_event *a, const struct provider_binding *b,
+                                    struct provider_event *ev, struct perr *err)
+{
+    struct provider_ctx ctx = provider_binding_ctx(b, a->app, a->job->correlation_id);
+    enum perr_code rc = provider_get_payment(b->ops, &ctx, ev->payment_ref, &ev->payment, err);
+    if (rc == PERR_RESOURCE_MISSING) {
+        a->foreign = true;
+        refuse(a, "the payment is not visible to this account");
+        return store_write(a->app->store, mark_inbox_tx, a, err);
     }
     return rc;
 }
 
-static enum perr_code apply_event(struct app *app, const struct job *job, const char *provider,
-                                  const char *account, const char *event_id,
-                                  const struct provider_event *ev, struct perr *err)
+static enum perr_code process_event(struct applied_event *a, const char *body, struct perr *err)
 {
-    struct applied_event a = {.app = app,
-                              .job = job,
-                              .provider = provider,
-                              .account = account,
-                              .event_id = event_id,
-                              .ev = ev};
-    return store_write(app->store, apply_event_tx, &a, err);
+    struct provider_binding b;
+    enum perr_code rc = provider_bind_owner(a->app, a->account, a->provider, &b, err);
+    if (rc != PERR_OK) {
+        return rc;
+    }
+    struct provider_ctx ctx = provider_binding_ctx(&b, a->app, a->job->correlation_id);
+    struct provider_event ev;
+    a->ev = &ev;
+    rc = b.ops->parse_webhook(&ctx, body, strlen(body), &ev, err);
+    if (rc == PERR_OK && !ev.payment_ref[0]) {
+        /* not about a payment (an account link, say): nothing to apply */
+        rc = store_write(a->app->store, mark_inbox_tx, a, err);
+    } else if (rc == PERR_OK) {
+        if (!ev.has_payment) {
+            rc = fetch_payment(a, &b, &ev, err);
+        }
+        if (rc == PERR_OK && !a->foreign) {
+            rc = store_write(a->app->store, apply_event_tx, a, err);
+            if (rc == PERR_OK && a->foreign) {
+                refuse(a, "the event belongs to another provider account than the payment");
+            }
+        }
+    }
+    provider_binding_release(&b);
+    return rc;
 }
 
 static enum perr_code process(struct app *app, const struct job *job, struct perr *err)
@@ -407,27 +560,19 @@ static enum perr_code process(struct app *app, const struct job *job, struct per
     const char *provider = json_string_value(json_object_get(job->payload, "provider"));
     const char *account = json_string_value(json_object_get(job->payload, "account"));
     const char *event_id = json_string_value(json_object_get(job->payload, "event_id"));
-    const struct provider_ops *ops = provider ? provider_find(provider) : NULL;
-    if (!ops || !account || !event_id) {
+    if (!provider || !provider_find(provider) || !account || !event_id) {
         return perr_set(err, PERR_INTERNAL, NULL, "malformed webhook job");
     }
     char *body = NULL;
     bool processed = false;
     enum perr_code rc = load_inbox(app, provider, account, event_id, &body, &processed, err);
-    if (rc != PERR_OK || processed) {
-        free(body);
-        return rc;
+    if (rc == PERR_OK && !processed) {
+        struct applied_event a = {
+            .app = app, .job = job, .provider = provider, .account = account, .event_id = event_id};
+        rc = process_event(&a, body, err);
     }
-    struct provider_ctx ctx = {.app = app,
-                               .tenant_id = strcmp(account, "platform") == 0 ? NULL : account,
-                               .correlation_id = job->correlation_id};
-    struct provider_event ev;
-    rc = ops->parse_webhook(&ctx, body, strlen(body), &ev, err);
     free(body);
-    if (rc == PERR_OK && !ev.has_payment) {
-        rc = provider_get_payment(ops, &ctx, ev.payment_ref, &ev.payment, err);
-    }
-    return rc == PERR_OK ? apply_event(app, job, provider, account, event_id, &ev, err) : rc;
+    return rc;
 }
 
 const struct job_kind webhook_job_kind = {
