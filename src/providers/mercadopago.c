@@ -188,7 +188,7 @@ static char *preference_body(const struct provider_payment_request *req)
     char *item_text = json_dump_with_raw(item, raw);
     json_decref(item);
     struct buf members;
-    buf_init(&members, 0);
+    buf_init(&members, 4 * MONEY_DECIMAL_BYTES + 4096);
     bool ok = buf_printf(&members, "\"items\":[%s]", item_text);
     if (req->application_fee > 0) {
         money_to_decimal(req->application_fee, req->currency->exponent, fee);

@@ -239,7 +239,7 @@ static bool time_reached(const json_t *config, const char *name, int64_t margin_
 
 bool oauth_token_due(const json_t *account_config)
 {
-    return time_reached(account_config, "token_expires_at", OAUTH_REFRESH_MARGIN_S);
+    return time_reached(account_config, "token_refresh_after", 0);
 }
 
 struct refreshed {
@@ -257,9 +257,9 @@ static enum perr_code store_refreshed_tx(struct store_tx *tx, void *arg, struct 
                               "system:oauth.refresh", r->correlation_id, err);
 }
 
-/* Under refresh_lock: refreshes when due, so that a refresh another thread just made, or a
- * job left from an earlier connection (scheduled: due at config.token_refresh_after), does
- * not spend the single-use refresh token again. */
+/* Under refresh_lock: refreshes when due (config.token_refresh_after has come; a scheduled
+ * job may run a second early), so that a refresh another thread just made, or a job left
+ * from an earlier connection, does not spend the single-use refresh token again. */
 static enum perr_code refresh_locked(struct app *app, const char *tenant_id, const char *provider,
                                      const char *correlation_id, bool scheduled, struct perr *err)
 {
@@ -270,8 +270,7 @@ static enum perr_code refresh_locked(struct app *app, const char *tenant_id, con
     }
     const char *refresh = account_credential(&b.account, "refresh_token");
     bool connected = b.has_account && strcmp(b.account.mode, "connected") == 0;
-    bool due = scheduled ? time_reached(b.account.config, "token_refresh_after", 1)
-                         : oauth_token_due(b.account.config);
+    bool due = time_reached(b.account.config, "token_refresh_after", scheduled ? 1 : 0);
     if (!connected || !b.ops->oauth_refresh || !refresh || !due) {
         provider_binding_release(&b); /* disconnected, or fresh already */
         return PERR_OK;

@@ -6,7 +6,8 @@
  * authenticates all three, so a forged or altered state is refused before anything else;
  * consuming the row makes it single-use. Tokens are stored sealed in the tenant's account
  * (mode "connected"), with the provider's id of the account as config.account_ref; a job
- * refreshes them before they expire, and a call that finds them expired refreshes first. */
+ * refreshes them before they expire, and a call that finds the refresh overdue refreshes
+ * first. */
 #ifndef PASARELA_OAUTH_H
 #define PASARELA_OAUTH_H
 
@@ -16,7 +17,6 @@
 
 #define OAUTH_STATE_TTL_S 600
 #define OAUTH_STATE_BYTES 128
-#define OAUTH_REFRESH_MARGIN_S 60 /* a token this close to expiry is refreshed before use */
 
 struct oauth_state {
     char tenant_id[LIMIT_ID_BYTES];
@@ -50,7 +50,8 @@ enum perr_code oauth_store_tokens(struct app *app, struct store_tx *tx, const ch
 enum perr_code oauth_refresh_now(struct app *app, const char *tenant_id, const char *provider,
                                  const char *correlation_id, struct perr *err) WARN_UNUSED;
 
-/* True when the connected account's token expires within OAUTH_REFRESH_MARGIN_S. */
+/* True when the connected account's token is past the time its refresh was scheduled for
+ * (a day before expiry, or halfway for short-lived tokens): the job has not run yet. */
 bool oauth_token_due(const json_t *account_config);
 
 extern const struct job_kind oauth_refresh_job_kind;

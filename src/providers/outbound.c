@@ -8,7 +8,7 @@
 #include "providers/accounts.h"
 #include "providers/breaker.h"
 
-#define BACKOFF_BASE_MS 100
+#define BACKOFF_BASE_MS 100 /* the first retry waits 50-100 ms, then twice as long each time */
 #define BACKOFF_CAP_MS 1000
 
 static const char *breaker_account(const struct outbound *o)
@@ -21,12 +21,21 @@ static bool failed(enum perr_code rc, long status)
     return rc != PERR_OK || status >= 500 || status == 429;
 }
 
+/* An answer worth asking again with the same idempotency key: the provider is still working
+ * on the first request (Stripe 409, MercadoPago 423). Not a failure of the provider. */
+static bool busy(long status)
+{
+    return status == 409 || status == 423;
+}
+
+/* Waits before retry `attempt` (1-based): half the step, plus up to as much again at random. */
 static void backoff(int attempt)
 {
-    int64_t cap = BACKOFF_BASE_MS << attempt;
+    int64_t step = (int64_t)BACKOFF_BASE_MS << (attempt - 1);
+    step = step < BACKOFF_CAP_MS ? step : BACKOFF_CAP_MS;
     uint32_t r;
     crypto_random(&r, sizeof(r));
-    time_sleep_ms((int)((int64_t)r % (cap < BACKOFF_CAP_MS ? cap : BACKOFF_CAP_MS)));
+    time_sleep_ms((long)(step / 2 + (int64_t)r % (step / 2 + 1)));
 }
 
 /* The URL without its query, for the log. */
@@ -85,7 +94,7 @@ enum perr_code outbound_call(const struct outbound *o, struct outbound_result *o
         }
         bool open;
         rc = attempt(o, &res, &open, err);
-        if (!failed(rc, res.status) || open) {
+        if ((!failed(rc, res.status) && !busy(res.status)) || open) {
             break;
         }
     }

@@ -1,7 +1,8 @@
 /* A connector's call to its provider, with the policy every connector shares: the account's
  * circuit breaker (fail fast while open), the configured total timeout, retries with
- * backoff and full jitter for idempotent calls only (GETs, and writes that carry an
- * idempotency key), and the answer read as JSON with exact decimals. What the provider said
+ * backoff and jitter for idempotent calls only (GETs, and writes that carry an idempotency
+ * key) when the provider failed or is still busy with the same key, and the answer read as
+ * JSON with exact decimals. What the provider said
  * on a failure goes to the log for the operator, never to the API client. */
 #ifndef PASARELA_OUTBOUND_H
 #define PASARELA_OUTBOUND_H
@@ -11,7 +12,7 @@
 #include "providers/connector.h"
 #include "providers/http_client.h"
 
-#define OUTBOUND_ATTEMPTS 3
+#define OUTBOUND_ATTEMPTS 4
 
 struct outbound {
     const struct provider_ctx *ctx;

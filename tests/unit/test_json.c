@@ -478,6 +478,43 @@ static void test_dump_compact(void **state)
     json_decref(v);
 }
 
+/* Provider answers keep their decimals exact: as the strings of their digits. */
+static void test_loads_exact_keeps_decimals(void **state)
+{
+    (void)state;
+    const char *text = "{\"a\": 100.50, \"b\": 7, \"c\": [-0.1, 1e3, 2E-2], "
+                       "\"s\": \"x 1.5 \\\" 2.5\", \"n\": {\"d\": 0.10}}";
+    json_t *v = json_loads_exact(text, strlen(text));
+    assert_non_null(v);
+    assert_string_equal(json_string_value(json_object_get(v, "a")), "100.50");
+    assert_int_equal(json_integer_value(json_object_get(v, "b")), 7);
+    json_t *c = json_object_get(v, "c");
+    assert_string_equal(json_string_value(json_array_get(c, 0)), "-0.1");
+    assert_string_equal(json_string_value(json_array_get(c, 1)), "1e3");
+    assert_string_equal(json_string_value(json_array_get(c, 2)), "2E-2");
+    assert_string_equal(json_string_value(json_object_get(v, "s")), "x 1.5 \" 2.5");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(v, "n"), "d")), "0.10");
+    json_decref(v);
+    assert_null(json_loads_exact("{\"a\": 1.5", 9));
+    assert_null(json_loads_exact("not json", 8));
+    assert_null(json_loads_exact("{\"a\":1,\"a\":2}", 13));
+}
+
+static void test_dump_with_raw_members(void **state)
+{
+    (void)state;
+    json_t *v = json_pack("{s:s}", "currency_id", "ARS");
+    char *s = json_dump_with_raw(v, "\"transaction_amount\":100.50");
+    assert_string_equal(s, "{\"transaction_amount\":100.50,\"currency_id\":\"ARS\"}");
+    free(s);
+    json_decref(v);
+    json_t *empty = json_object();
+    s = json_dump_with_raw(empty, "\"amount\":1.5");
+    assert_string_equal(s, "{\"amount\":1.5}");
+    free(s);
+    json_decref(empty);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -496,6 +533,8 @@ int main(void)
         cmocka_unit_test(test_canonical_refuses_reals),
         cmocka_unit_test(test_canonical_respects_buffer_ceiling),
         cmocka_unit_test(test_dump_compact),
+        cmocka_unit_test(test_loads_exact_keeps_decimals),
+        cmocka_unit_test(test_dump_with_raw_members),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
