@@ -208,6 +208,7 @@ static enum perr_code stripe_create(const struct provider_ctx *ctx,
     if (req->application_fee > 0) {
         form_add_int(&c, "application_fee_amount", req->application_fee);
     }
+    form_add(&c, "expand[0]", "latest_charge.balance_transaction");
     rc = stripe_perform(&c, &r, "error.message", err);
     stripe_release(&c);
     if (rc == PERR_OK) {

@@ -526,33 +526,82 @@ static enum perr_code fetch_payment(struct applied_event *a, const struct provid
     return rc;
 }
 
-static enum perr_code process_event(struct applied_event *a, const char *body, struct perr *err)
+/* The account whose credentials can see the payment: the one it was made through when
+ * pasarela knows the payment (a platform endpoint also receives connected accounts' events),
+ * else the endpoint's own. *foreign when a tenant's endpoint reports another tenant's
+ * payment. */
+static enum perr_code payment_owner(struct applied_event *a, const struct provider_event *ev,
+                                    char owner[LIMIT_ID_BYTES], struct perr *err)
 {
-    struct provider_binding b;
-    enum perr_code rc = provider_bind_owner(a->app, a->account, a->provider, &b, err);
+    struct store_tx tx;
+    struct store_rows rows;
+    enum perr_code rc = store_tx_begin(a->app->store, STORE_TX_READ, &tx, err);
     if (rc != PERR_OK) {
         return rc;
     }
-    struct provider_ctx ctx = provider_binding_ctx(&b, a->app, a->job->correlation_id);
-    struct provider_event ev;
-    a->ev = &ev;
-    rc = b.ops->parse_webhook(&ctx, body, strlen(body), &ev, err);
-    if (rc == PERR_OK && !ev.payment_ref[0]) {
-        /* not about a payment (an account link, say): nothing to apply */
-        rc = store_write(a->app->store, mark_inbox_tx, a, err);
-    } else if (rc == PERR_OK) {
-        if (!ev.has_payment) {
-            rc = fetch_payment(a, &b, &ev, err);
-        }
-        if (rc == PERR_OK && !a->foreign) {
-            rc = store_write(a->app->store, apply_event_tx, a, err);
-            if (rc == PERR_OK && a->foreign) {
-                refuse(a, "the event belongs to another provider account than the payment");
-            }
+    rc = store_exec(&tx,
+                    "SELECT tenant_id, provider_account FROM payments WHERE provider = ?"
+                    " AND provider_payment_id = ?",
+                    SQL_PARAMS(SV_T(a->provider), SV_T(ev->payment_ref)), &rows, err);
+    store_tx_rollback(&tx);
+    if (rc != PERR_OK) {
+        return rc;
+    }
+    bool platform = strcmp(a->account, ACCOUNT_OWNER_PLATFORM) == 0;
+    bool known = rows.nrows == 1;
+    str_copy(owner, LIMIT_ID_BYTES, known ? store_rows_get(&rows, 0, 1) : a->account);
+    a->foreign = known && !platform && strcmp(store_rows_get(&rows, 0, 0), a->account) != 0;
+    store_rows_free(&rows);
+    if (!known && platform && ev->account_ref[0]) {
+        /* a connected account's event before its payment is recorded: try again later */
+        return perr_set(err, PERR_RESOURCE_MISSING, NULL, "no payment for %.64s at %s yet",
+                        ev->payment_ref, a->provider);
+    }
+    return PERR_OK;
+}
+
+/* Fetches the payment's state when needed, then applies it. */
+static enum perr_code apply_payment_event(struct applied_event *a, struct provider_event *ev,
+                                          struct perr *err)
+{
+    char owner[LIMIT_ID_BYTES];
+    enum perr_code rc = payment_owner(a, ev, owner, err);
+    if (rc != PERR_OK) {
+        return rc;
+    }
+    if (a->foreign) {
+        refuse(a, "the event is about another tenant's payment");
+        return store_write(a->app->store, mark_inbox_tx, a, err);
+    }
+    if (!ev->has_payment) {
+        struct provider_binding b;
+        rc = provider_bind_owner(a->app, owner, a->provider, &b, err);
+        if (rc == PERR_OK) {
+            rc = fetch_payment(a, &b, ev, err);
+            provider_binding_release(&b);
         }
     }
-    provider_binding_release(&b);
+    if (rc == PERR_OK && !a->foreign) {
+        rc = store_write(a->app->store, apply_event_tx, a, err);
+        if (rc == PERR_OK && a->foreign) {
+            refuse(a, "the event belongs to another provider account than the payment");
+        }
+    }
     return rc;
+}
+
+static enum perr_code process_event(struct applied_event *a, const char *body, struct perr *err)
+{
+    const struct provider_ops *ops = provider_find(a->provider);
+    struct provider_ctx ctx = {.app = a->app, .correlation_id = a->job->correlation_id};
+    struct provider_event ev;
+    a->ev = &ev;
+    enum perr_code rc = ops->parse_webhook(&ctx, body, strlen(body), &ev, err);
+    if (rc == PERR_OK && !ev.payment_ref[0]) {
+        /* not about a payment (an account link, say): nothing to apply */
+        return store_write(a->app->store, mark_inbox_tx, a, err);
+    }
+    return rc == PERR_OK ? apply_payment_event(a, &ev, err) : rc;
 }
 
 static enum perr_code process(struct app *app, const struct job *job, struct perr *err)
