@@ -338,6 +338,11 @@ const char *seal_problem_text(enum seal_problem p)
     return "unknown";
 }
 
+void crypto_wipe(void *p, size_t len)
+{
+    OPENSSL_cleanse(p, len);
+}
+
 void crypto_free_secret(char *s)
 {
     OPENSSL_cleanse(s, strlen(s));

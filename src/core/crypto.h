@@ -56,6 +56,8 @@ enum seal_problem crypto_seal_problem(const uint8_t key[SHA256_BYTES], const cha
 /* A short description of p, for logs and operators' messages. */
 const char *seal_problem_text(enum seal_problem p);
 
+/* Overwrites len bytes of key material in a way the compiler does not optimise away. */
+void crypto_wipe(void *p, size_t len);
 /* Overwrites a NUL-terminated secret, then frees it. */
 void crypto_free_secret(char *s);
 

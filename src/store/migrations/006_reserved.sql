@@ -1,0 +1,3 @@
+-- Reserved: migration 006 belongs to work on another branch (issue #6: connectors and OAuth,
+-- the ledger). This placeholder only keeps the numbering without gaps on the keys branch;
+-- the real 006 replaces it when the branches are merged.
