@@ -12,7 +12,7 @@ struct app {
     const struct config *cfg;
     struct store *store;
     uint8_t admin_key_sha256[SHA256_BYTES];
-    uint8_t audit_key[SHA256_BYTES]; /* derived from the master key; authenticates the trail */
+    uint8_t audit_key[SHA256_BYTES];           /* authenticates the trail (keys/keyring.h) */
     uint8_t sandbox_webhook_key[SHA256_BYTES]; /* the sandbox's per-installation secret */
     uint8_t secrets_key[SHA256_BYTES];         /* seals provider credentials and webhook secrets */
     struct jobs *jobs;

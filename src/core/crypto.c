@@ -169,10 +169,26 @@ void base64_encode(const uint8_t *data, size_t len, char *out)
 
 #define SEAL_NONCE_BYTES 12
 #define SEAL_TAG_BYTES 16
-#define SEAL_PREFIX "v1:"
+#define SEAL_V1_PREFIX "v1:"
+#define SEAL_V2_PREFIX "v2:"
+/* "v2:" + kid + ":" */
+#define SEAL_V2_HEADER_CHARS (sizeof(SEAL_V2_PREFIX) - 1 + CRYPTO_KID_CHARS + 1)
+
+void crypto_key_id(const uint8_t key[SHA256_BYTES], char kid[CRYPTO_KID_BYTES])
+{
+    static const char label[] = "pasarela key id v1";
+    uint8_t mac[SHA256_BYTES];
+    crypto_hmac_sha256(key, SHA256_BYTES, label, sizeof(label) - 1, mac);
+    hex_encode(mac, CRYPTO_KID_CHARS / 2, kid);
+}
 
 char *crypto_seal(const uint8_t key[SHA256_BYTES], const char *plaintext)
 {
+    char header[SEAL_V2_HEADER_CHARS + 1];
+    char kid[CRYPTO_KID_BYTES];
+    crypto_key_id(key, kid);
+    snprintf(header, sizeof(header), SEAL_V2_PREFIX "%s:", kid);
+
     size_t len = strlen(plaintext);
     size_t raw_len = SEAL_NONCE_BYTES + len + SEAL_TAG_BYTES;
     uint8_t *raw = xmalloc(raw_len);
@@ -180,44 +196,75 @@ char *crypto_seal(const uint8_t key[SHA256_BYTES], const char *plaintext)
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     int n = 0, fin = 0;
     PASSERT(ctx && EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, raw) == 1);
+    PASSERT(EVP_EncryptUpdate(ctx, NULL, &n, (const uint8_t *)header, SEAL_V2_HEADER_CHARS) == 1);
     PASSERT(EVP_EncryptUpdate(ctx, raw + SEAL_NONCE_BYTES, &n, (const uint8_t *)plaintext,
                               (int)len) == 1);
     PASSERT(EVP_EncryptFinal_ex(ctx, raw + SEAL_NONCE_BYTES + n, &fin) == 1);
     PASSERT(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, SEAL_TAG_BYTES,
                                 raw + SEAL_NONCE_BYTES + len) == 1);
     EVP_CIPHER_CTX_free(ctx);
-    char *out = xmalloc(strlen(SEAL_PREFIX) + 4 * ((raw_len + 2) / 3) + 1);
-    memcpy(out, SEAL_PREFIX, strlen(SEAL_PREFIX));
-    base64_encode(raw, raw_len, out + strlen(SEAL_PREFIX));
+    char *out = xmalloc(SEAL_V2_HEADER_CHARS + 4 * ((raw_len + 2) / 3) + 1);
+    memcpy(out, header, SEAL_V2_HEADER_CHARS);
+    base64_encode(raw, raw_len, out + SEAL_V2_HEADER_CHARS);
     free(raw);
     return out;
 }
 
-char *crypto_unseal(const uint8_t key[SHA256_BYTES], const char *sealed)
+static bool is_kid(const char *s)
 {
-    if (strncmp(sealed, SEAL_PREFIX, strlen(SEAL_PREFIX)) != 0) {
-        return NULL;
+    for (size_t i = 0; i < CRYPTO_KID_CHARS; i++) {
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) {
+            return false;
+        }
     }
-    const char *b64 = sealed + strlen(SEAL_PREFIX);
-    size_t cap = strlen(b64) / 4 * 3 + 3;
-    uint8_t *raw = xmalloc(cap);
-    int raw_len = base64_decode(b64, raw, cap);
-    if (raw_len < SEAL_NONCE_BYTES + SEAL_TAG_BYTES) {
-        free(raw);
-        return NULL;
+    return true;
+}
+
+/* The parts of a sealed text: the additional data (empty for v1), the key id it names ("" for
+ * v1) and where the base64 starts. False when the text has neither form. */
+struct sealed_parts {
+    size_t aad_len;
+    char kid[CRYPTO_KID_BYTES];
+    const char *b64;
+};
+
+static bool seal_parse(const char *sealed, struct sealed_parts *p)
+{
+    *p = (struct sealed_parts){0};
+    if (strncmp(sealed, SEAL_V1_PREFIX, strlen(SEAL_V1_PREFIX)) == 0) {
+        p->b64 = sealed + strlen(SEAL_V1_PREFIX);
+        return true;
     }
-    size_t len = (size_t)raw_len - SEAL_NONCE_BYTES - SEAL_TAG_BYTES;
+    if (strncmp(sealed, SEAL_V2_PREFIX, strlen(SEAL_V2_PREFIX)) != 0 ||
+        strlen(sealed) < SEAL_V2_HEADER_CHARS || !is_kid(sealed + strlen(SEAL_V2_PREFIX)) ||
+        sealed[SEAL_V2_HEADER_CHARS - 1] != ':') {
+        return false;
+    }
+    memcpy(p->kid, sealed + strlen(SEAL_V2_PREFIX), CRYPTO_KID_CHARS);
+    p->kid[CRYPTO_KID_CHARS] = '\0';
+    p->aad_len = SEAL_V2_HEADER_CHARS;
+    p->b64 = sealed + SEAL_V2_HEADER_CHARS;
+    return true;
+}
+
+/* AES-256-GCM open of raw (nonce | ciphertext | tag) with aad; the plaintext or NULL. */
+static char *gcm_open(const uint8_t key[SHA256_BYTES], const char *aad, size_t aad_len,
+                      const uint8_t *raw, size_t raw_len)
+{
+    size_t len = raw_len - SEAL_NONCE_BYTES - SEAL_TAG_BYTES;
     char *plain = xmalloc(len + 1);
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     int n = 0, fin = 0;
     PASSERT(ctx && EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, raw) == 1);
+    if (aad_len > 0) {
+        PASSERT(EVP_DecryptUpdate(ctx, NULL, &n, (const uint8_t *)aad, (int)aad_len) == 1);
+    }
     PASSERT(EVP_DecryptUpdate(ctx, (uint8_t *)plain, &n, raw + SEAL_NONCE_BYTES, (int)len) == 1);
-    PASSERT(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, SEAL_TAG_BYTES,
-                                raw + SEAL_NONCE_BYTES + len) == 1);
+    uint8_t tag[SEAL_TAG_BYTES];
+    memcpy(tag, raw + SEAL_NONCE_BYTES + len, sizeof(tag));
+    PASSERT(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, SEAL_TAG_BYTES, tag) == 1);
     bool ok = EVP_DecryptFinal_ex(ctx, (uint8_t *)plain + n, &fin) == 1;
     EVP_CIPHER_CTX_free(ctx);
-    OPENSSL_cleanse(raw, cap);
-    free(raw);
     if (!ok) {
         OPENSSL_cleanse(plain, len + 1);
         free(plain);
@@ -225,6 +272,70 @@ char *crypto_unseal(const uint8_t key[SHA256_BYTES], const char *sealed)
     }
     plain[len] = '\0';
     return plain;
+}
+
+/* Decodes the base64 part into a new buffer of *cap bytes; NULL when it is not base64 or too
+ * short to hold a nonce and a tag. */
+static uint8_t *seal_decode(const struct sealed_parts *p, size_t *cap, size_t *raw_len)
+{
+    *cap = strlen(p->b64) / 4 * 3 + 3;
+    uint8_t *raw = xmalloc(*cap);
+    int n = base64_decode(p->b64, raw, *cap);
+    if (n < SEAL_NONCE_BYTES + SEAL_TAG_BYTES) {
+        free(raw);
+        return NULL;
+    }
+    *raw_len = (size_t)n;
+    return raw;
+}
+
+char *crypto_unseal(const uint8_t key[SHA256_BYTES], const char *sealed)
+{
+    struct sealed_parts p;
+    size_t cap, raw_len;
+    uint8_t *raw = seal_parse(sealed, &p) ? seal_decode(&p, &cap, &raw_len) : NULL;
+    if (!raw) {
+        return NULL;
+    }
+    char *plain = gcm_open(key, sealed, p.aad_len, raw, raw_len);
+    OPENSSL_cleanse(raw, cap);
+    free(raw);
+    return plain;
+}
+
+enum seal_problem crypto_seal_problem(const uint8_t key[SHA256_BYTES], const char *sealed,
+                                      char kid[CRYPTO_KID_BYTES])
+{
+    struct sealed_parts p;
+    size_t cap, raw_len;
+    kid[0] = '\0';
+    uint8_t *raw = seal_parse(sealed, &p) ? seal_decode(&p, &cap, &raw_len) : NULL;
+    if (!raw) {
+        return SEAL_MALFORMED;
+    }
+    free(raw); /* ciphertext only */
+    str_copy(kid, CRYPTO_KID_BYTES, p.kid);
+    if (p.aad_len == 0) {
+        return SEAL_UNIDENTIFIED;
+    }
+    char mine[CRYPTO_KID_BYTES];
+    crypto_key_id(key, mine);
+    return strcmp(mine, p.kid) == 0 ? SEAL_ALTERED : SEAL_OTHER_KEY;
+}
+
+const char *seal_problem_text(enum seal_problem p)
+{
+    switch (p) {
+    case SEAL_OTHER_KEY:
+        return "sealed under another master key";
+    case SEAL_ALTERED:
+        return "altered: it does not authenticate under the key that sealed it";
+    case SEAL_UNIDENTIFIED:
+        return "sealed by an earlier version, without a key id: another master key, or altered";
+    case SEAL_MALFORMED:
+        return "not a sealed value";
+    }
+    return "unknown";
 }
 
 void crypto_wipe(void *p, size_t len)

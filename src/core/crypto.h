@@ -26,15 +26,37 @@ bool crypto_equal(const void *a, const void *b, size_t len);
  * both are hashed first, so the comparison time does not depend on where they differ. */
 bool crypto_str_equal(const char *a, const char *b);
 
-/* Secrets at rest: AES-256-GCM under a 32-byte key, as "v1:" + base64(12-byte random nonce |
- * ciphertext | 16-byte tag). The "v1" names the key version, so that a master key can be
- * rotated later. crypto_seal returns a new string the caller frees; crypto_unseal returns the
- * plaintext (NUL-terminated, caller frees) or NULL when the text was not sealed by that key
- * or was altered. */
+/* Secrets at rest: AES-256-GCM under a 32-byte key, as "v2:" + key id + ":" +
+ * base64(12-byte random nonce | ciphertext | 16-byte tag), the "v2:<kid>:" header being the
+ * GCM additional data (so the key id cannot be swapped unnoticed). crypto_seal returns a new
+ * string the caller frees; crypto_unseal returns the plaintext (NUL-terminated, caller frees
+ * with crypto_free_secret) or NULL when the text was not sealed by that key or was altered.
+ * crypto_unseal also reads "v1:" + base64(...) texts, which earlier versions wrote without a
+ * key id or additional data. */
 char *crypto_seal(const uint8_t key[SHA256_BYTES], const char *plaintext);
 char *crypto_unseal(const uint8_t key[SHA256_BYTES], const char *sealed);
 
-/* Overwrites len bytes of a secret kept in place (a stack buffer, say). */
+/* A key id names a sealing key without revealing it: the first 8 hex digits of
+ * HMAC-SHA256(key, "pasarela key id v1"). */
+#define CRYPTO_KID_CHARS 8
+#define CRYPTO_KID_BYTES (CRYPTO_KID_CHARS + 1)
+void crypto_key_id(const uint8_t key[SHA256_BYTES], char kid[CRYPTO_KID_BYTES]);
+
+/* Why crypto_unseal refused a text. */
+enum seal_problem {
+    SEAL_OTHER_KEY,    /* a v2 text sealed under another key (its kid is not this key's) */
+    SEAL_ALTERED,      /* a v2 text naming this key whose contents do not authenticate */
+    SEAL_UNIDENTIFIED, /* a v1 text (no key id) that does not authenticate: wrong key or altered */
+    SEAL_MALFORMED,    /* no known header, or too short or not base64 behind it */
+};
+/* Diagnoses a text that crypto_unseal(key, sealed) refused; kid receives the key id the text
+ * names ("" when it names none). Reveals nothing of the plaintext. */
+enum seal_problem crypto_seal_problem(const uint8_t key[SHA256_BYTES], const char *sealed,
+                                      char kid[CRYPTO_KID_BYTES]);
+/* A short description of p, for logs and operators' messages. */
+const char *seal_problem_text(enum seal_problem p);
+
+/* Overwrites len bytes of key material in a way the compiler does not optimise away. */
 void crypto_wipe(void *p, size_t len);
 /* Overwrites a NUL-terminated secret, then frees it. */
 void crypto_free_secret(char *s);

@@ -56,10 +56,14 @@ enum perr_code account_load(struct store_tx *tx, const uint8_t key[SHA256_BYTES]
         str_copy(out->mode, sizeof(out->mode), store_rows_get(&rows, 0, 0));
         out->is_default = store_rows_int(&rows, 0, 1) != 0;
         out->config = load_json(store_rows_get(&rows, 0, 2));
-        char *clear = crypto_unseal(key, store_rows_get(&rows, 0, 3));
+        const char *sealed = store_rows_get(&rows, 0, 3);
+        char *clear = crypto_unseal(key, sealed);
         if (!clear) {
-            log_emit(LOG_ERROR, "provider account secrets cannot be unsealed (wrong master key?)",
-                     json_pack("{s:s, s:s}", "owner", owner, "provider", provider));
+            char kid[CRYPTO_KID_BYTES];
+            enum seal_problem problem = crypto_seal_problem(key, sealed, kid);
+            log_emit(LOG_ERROR, "provider account secrets cannot be unsealed",
+                     json_pack("{s:s, s:s, s:s, s:s}", "owner", owner, "provider", provider,
+                               "problem", seal_problem_text(problem), "key_id", kid));
         }
         out->secrets = load_json(clear);
         if (clear) {

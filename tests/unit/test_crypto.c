@@ -1,11 +1,13 @@
-/* Unit tests for core/crypto.h (known-answer vectors, constant-time comparisons, encodings)
- * and for how tenant key secrets are indexed and hashed (auth_key_prefix, SHA-256 hex). */
+/* Unit tests for core/crypto.h (known-answer vectors, constant-time comparisons, encodings,
+ * sealing with key ids) and for how tenant key secrets are indexed and hashed (auth_key_prefix,
+ * SHA-256 hex). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
 
 #include "core/crypto.h"
 #include "core/ids.h"
@@ -293,6 +295,209 @@ static void test_key_hash(void **state)
     assert_string_not_equal(hex, other_hex);
 }
 
+static void key_of(uint8_t key[SHA256_BYTES], uint8_t fill)
+{
+    memset(key, fill, SHA256_BYTES);
+}
+
+static void test_key_id(void **state)
+{
+    (void)state;
+    uint8_t key[SHA256_BYTES];
+    key_of(key, 0x42);
+    char kid[CRYPTO_KID_BYTES], again[CRYPTO_KID_BYTES], other[CRYPTO_KID_BYTES];
+    crypto_key_id(key, kid);
+    /* The start of HMAC-SHA256(key, "pasarela key id v1"):
+     * hmac.new(b"\x42" * 32, b"pasarela key id v1", hashlib.sha256).hexdigest()[:8] */
+    uint8_t mac[SHA256_BYTES];
+    crypto_hmac_sha256(key, sizeof(key), "pasarela key id v1", 18, mac);
+    char hex[SHA256_HEX_BYTES];
+    hex_encode(mac, sizeof(mac), hex);
+    assert_int_equal(strlen(kid), CRYPTO_KID_CHARS);
+    assert_memory_equal(kid, hex, CRYPTO_KID_CHARS);
+    crypto_key_id(key, again);
+    assert_string_equal(kid, again);
+    key[31] ^= 1;
+    crypto_key_id(key, other);
+    assert_string_not_equal(kid, other);
+    /* It is not the key's own bytes in hex. */
+    assert_string_not_equal(kid, "42424242");
+}
+
+static void test_seal_format_and_round_trip(void **state)
+{
+    (void)state;
+    uint8_t key[SHA256_BYTES];
+    crypto_random(key, sizeof(key));
+    char kid[CRYPTO_KID_BYTES];
+    crypto_key_id(key, kid);
+    static const char *const plains[] = {"", "x", "{\"webhook_secrets\":[\"whsec_abc\"]}",
+                                         "ñandú \xe2\x82\xac 0123456789012345678901234567890"};
+    for (size_t i = 0; i < ARRAY_LEN(plains); i++) {
+        char *sealed = crypto_seal(key, plains[i]);
+        assert_memory_equal(sealed, "v2:", 3);
+        assert_memory_equal(sealed + 3, kid, CRYPTO_KID_CHARS);
+        assert_int_equal(sealed[3 + CRYPTO_KID_CHARS], ':');
+        /* nonce + ciphertext + tag in base64 */
+        const char *b64 = sealed + 4 + CRYPTO_KID_CHARS;
+        assert_int_equal(strlen(b64), 4 * ((12 + strlen(plains[i]) + 16 + 2) / 3));
+        if (strlen(plains[i]) > 8) { /* a short one may turn up in random base64 */
+            assert_null(strstr(sealed, plains[i]));
+        }
+        char *plain = crypto_unseal(key, sealed);
+        assert_non_null(plain);
+        assert_string_equal(plain, plains[i]);
+        crypto_free_secret(plain);
+        /* A fresh nonce each time: the same plaintext seals differently. */
+        char *again = crypto_seal(key, plains[i]);
+        assert_string_not_equal(sealed, again);
+        free(again);
+        free(sealed);
+    }
+}
+
+static void test_unseal_refuses_tampering(void **state)
+{
+    (void)state;
+    uint8_t key[SHA256_BYTES];
+    crypto_random(key, sizeof(key));
+    char *sealed = crypto_seal(key, "sk_live_secret_value");
+    size_t len = strlen(sealed);
+    char kid[CRYPTO_KID_BYTES];
+    /* Every character of the base64 part, flipped to another base64 character. */
+    for (size_t i = 4 + CRYPTO_KID_CHARS; i < len; i++) {
+        char *bad = xstrdup(sealed);
+        bad[i] = bad[i] == 'A' ? 'B' : 'A';
+        char *plain = crypto_unseal(key, bad);
+        if (plain) { /* only possible if the flip changed nothing the decoder keeps */
+            print_error("tampered text at %zu unsealed\n", i);
+            crypto_free_secret(plain);
+            fail();
+        }
+        assert_int_equal(crypto_seal_problem(key, bad, kid), SEAL_ALTERED);
+        free(bad);
+    }
+    /* Truncated, extended, and the prefix changed. */
+    char *cut = xstrndup(sealed, len - 4);
+    assert_null(crypto_unseal(key, cut));
+    char *longer = xmalloc(len + 5);
+    snprintf(longer, len + 5, "%sAAAA", sealed);
+    assert_null(crypto_unseal(key, longer));
+    char *v1 = xstrdup(sealed);
+    memcpy(v1, "v1", 2);
+    assert_null(crypto_unseal(key, v1));
+    assert_int_equal(crypto_seal_problem(key, v1, kid), SEAL_MALFORMED);
+    free(cut);
+    free(longer);
+    free(v1);
+    free(sealed);
+}
+
+static void test_unseal_tells_another_key_apart(void **state)
+{
+    (void)state;
+    uint8_t key[SHA256_BYTES], other[SHA256_BYTES];
+    crypto_random(key, sizeof(key));
+    crypto_random(other, sizeof(other));
+    char kid[CRYPTO_KID_BYTES], other_kid[CRYPTO_KID_BYTES], named[CRYPTO_KID_BYTES];
+    crypto_key_id(key, kid);
+    crypto_key_id(other, other_kid);
+    char *sealed = crypto_seal(other, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    assert_null(crypto_unseal(key, sealed));
+    assert_int_equal(crypto_seal_problem(key, sealed, named), SEAL_OTHER_KEY);
+    assert_string_equal(named, other_kid);
+    assert_string_not_equal(named, kid);
+
+    /* Relabelling the text with the reader's key id does not get it read: the header is
+     * authenticated, and the ciphertext is not the reader's. */
+    memcpy(sealed + 3, kid, CRYPTO_KID_CHARS);
+    assert_null(crypto_unseal(key, sealed));
+    assert_int_equal(crypto_seal_problem(key, sealed, named), SEAL_ALTERED);
+    /* Nor under the key that sealed it, whose id is no longer the one in the header. */
+    assert_null(crypto_unseal(other, sealed));
+    free(sealed);
+}
+
+/* The format earlier versions wrote: "v1:" + base64(nonce | ciphertext | tag), no additional
+ * data. Built here with OpenSSL directly, the way crypto_seal used to. */
+static char *seal_v1(const uint8_t key[SHA256_BYTES], const char *plaintext)
+{
+    size_t len = strlen(plaintext);
+    uint8_t raw[256];
+    assert_true(12 + len + 16 <= sizeof(raw));
+    crypto_random(raw, 12);
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int n = 0, fin = 0;
+    assert_int_equal(EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, raw), 1);
+    assert_int_equal(EVP_EncryptUpdate(ctx, raw + 12, &n, (const uint8_t *)plaintext, (int)len), 1);
+    assert_int_equal(EVP_EncryptFinal_ex(ctx, raw + 12 + n, &fin), 1);
+    assert_int_equal(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, raw + 12 + len), 1);
+    EVP_CIPHER_CTX_free(ctx);
+    char *out = xmalloc(3 + 4 * ((12 + len + 16 + 2) / 3) + 1);
+    memcpy(out, "v1:", 3);
+    base64_encode(raw, 12 + len + 16, out + 3);
+    return out;
+}
+
+static void test_unseal_reads_v1(void **state)
+{
+    (void)state;
+    uint8_t key[SHA256_BYTES], other[SHA256_BYTES];
+    crypto_random(key, sizeof(key));
+    crypto_random(other, sizeof(other));
+    char *sealed = seal_v1(key, "{\"credentials\":{\"access_token\":\"APP_USR-1\"}}");
+    char *plain = crypto_unseal(key, sealed);
+    assert_non_null(plain);
+    assert_string_equal(plain, "{\"credentials\":{\"access_token\":\"APP_USR-1\"}}");
+    crypto_free_secret(plain);
+    /* Without a key id, another key and an alteration look the same. */
+    char kid[CRYPTO_KID_BYTES] = "x";
+    assert_null(crypto_unseal(other, sealed));
+    assert_int_equal(crypto_seal_problem(other, sealed, kid), SEAL_UNIDENTIFIED);
+    assert_string_equal(kid, "");
+    sealed[10] = sealed[10] == 'A' ? 'B' : 'A';
+    assert_null(crypto_unseal(key, sealed));
+    assert_int_equal(crypto_seal_problem(key, sealed, kid), SEAL_UNIDENTIFIED);
+    free(sealed);
+}
+
+static void test_unseal_refuses_malformed(void **state)
+{
+    (void)state;
+    uint8_t key[SHA256_BYTES];
+    key_of(key, 7);
+    char kid[CRYPTO_KID_BYTES];
+    crypto_key_id(key, kid);
+    char header[32];
+    snprintf(header, sizeof(header), "v2:%s:", kid);
+    static const char *const bad[] = {
+        "",
+        "v2",
+        "v2:",
+        "v2:0123abcd",
+        "v2:0123ABCD:AAAA",
+        "v2:0123abc:AAAA",
+        "v3:0123abcd:AAAA",
+        "v1:",
+        "v1:!!!!",
+        "{\"webhook_secrets\":[]}",
+        "v2:0123abcdXAAAA",
+    };
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        assert_null(crypto_unseal(key, bad[i]));
+        assert_int_equal(crypto_seal_problem(key, bad[i], kid), SEAL_MALFORMED);
+        assert_string_equal(seal_problem_text(SEAL_MALFORMED), "not a sealed value");
+    }
+    /* Well-formed headers with too little behind them. */
+    char shorter[64];
+    snprintf(shorter, sizeof(shorter), "%sAAAA", header); /* 3 bytes: less than nonce + tag */
+    assert_null(crypto_unseal(key, shorter));
+    assert_int_equal(crypto_seal_problem(key, shorter, kid), SEAL_MALFORMED);
+    snprintf(shorter, sizeof(shorter), "%s", header);
+    assert_null(crypto_unseal(key, shorter));
+    assert_int_equal(crypto_seal_problem(key, shorter, kid), SEAL_MALFORMED);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -309,6 +514,12 @@ int main(void)
         cmocka_unit_test(test_crypto_random_fills),
         cmocka_unit_test(test_key_prefix),
         cmocka_unit_test(test_key_hash),
+        cmocka_unit_test(test_key_id),
+        cmocka_unit_test(test_seal_format_and_round_trip),
+        cmocka_unit_test(test_unseal_refuses_tampering),
+        cmocka_unit_test(test_unseal_tells_another_key_apart),
+        cmocka_unit_test(test_unseal_reads_v1),
+        cmocka_unit_test(test_unseal_refuses_malformed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
