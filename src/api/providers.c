@@ -12,6 +12,7 @@
 #define LIMIT_WEBHOOK_SECRET_MIN 8
 #define LIMIT_WEBHOOK_SECRET_BYTES 4096 /* Conekta's are RSA public keys in PEM */
 #define LIMIT_CREDENTIALS 10
+#define LIMIT_WEBHOOK_ID_BYTES 50
 #define LIMIT_CREDENTIAL_BYTES 4096
 
 static const char *owner_of(const struct request *req)
@@ -112,12 +113,35 @@ static enum perr_code read_allowlist(json_t *body, json_t *config, struct perr *
     return PERR_OK;
 }
 
+/* PayPal's id of the account's webhook (part of what PayPal signs): letters, digits, - and _. */
+static enum perr_code read_webhook_id(json_t *body, json_t *config, struct perr *err)
+{
+    json_t *v = json_object_get(body, "webhook_id");
+    if (!v) {
+        return PERR_OK;
+    }
+    const char *s = json_string_value(v);
+    bool ok = s && s[0] && strlen(s) <= LIMIT_WEBHOOK_ID_BYTES;
+    for (const char *p = s; ok && *p; p++) {
+        ok = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+             *p == '-' || *p == '_';
+    }
+    if (!ok) {
+        return perr_set(err, PERR_PARAM_INVALID, "webhook_id",
+                        "webhook_id is the provider's id of your webhook: 1 to %d letters, digits, "
+                        "- or _.",
+                        LIMIT_WEBHOOK_ID_BYTES);
+    }
+    json_object_set(config, "webhook_id", v);
+    return PERR_OK;
+}
+
 /* Applies the body to a (new or loaded) account; before/after receive what changed, with
  * secrets masked. */
 static enum perr_code apply_body(json_t *body, struct provider_account *a, struct perr *err)
 {
-    static const char *const allowed[] = {"mode",         "credentials", "webhook_secrets",
-                                          "ip_allowlist", "default",     NULL};
+    static const char *const allowed[] = {
+        "mode", "credentials", "webhook_secrets", "ip_allowlist", "default", "webhook_id", NULL};
     const char *mode = NULL;
     enum perr_code rc = json_only_keys(body, allowed, err);
     if (rc == PERR_OK) {
@@ -141,6 +165,9 @@ static enum perr_code apply_body(json_t *body, struct provider_account *a, struc
     }
     if (rc == PERR_OK) {
         rc = read_allowlist(body, a->config, err);
+    }
+    if (rc == PERR_OK) {
+        rc = read_webhook_id(body, a->config, err);
     }
     if (rc == PERR_OK && mode) {
         str_copy(a->mode, sizeof(a->mode), mode);

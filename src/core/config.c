@@ -88,6 +88,18 @@ static enum perr_code set_stripe_connect(struct config *cfg, const char *v, cons
     return set_url(cfg->stripe_connect_url, sizeof(cfg->stripe_connect_url), v, src, err);
 }
 
+static enum perr_code set_paypal_cert_base(struct config *cfg, const char *v, const char *src,
+                                           struct perr *err)
+{
+    return set_url(cfg->paypal_cert_url_base, sizeof(cfg->paypal_cert_url_base), v, src, err);
+}
+
+static enum perr_code set_paypal_ca_file(struct config *cfg, const char *v, const char *src,
+                                         struct perr *err)
+{
+    return set_path(cfg->paypal_ca_file, sizeof(cfg->paypal_ca_file), v, src, err);
+}
+
 static enum perr_code set_admin_key(struct config *cfg, const char *v, const char *src,
                                     struct perr *err)
 {
@@ -242,6 +254,8 @@ static const struct setting settings[] = {
     {"--mercadopago-auth-url", "PASARELA_MERCADOPAGO_AUTH_URL", false, set_mercadopago_auth},
     {"--stripe-api-url", "PASARELA_STRIPE_API_URL", false, set_stripe_api},
     {"--stripe-connect-url", "PASARELA_STRIPE_CONNECT_URL", false, set_stripe_connect},
+    {"--paypal-cert-url-base", "PASARELA_PAYPAL_CERT_URL_BASE", false, set_paypal_cert_base},
+    {"--paypal-ca-file", "PASARELA_PAYPAL_CA_FILE", false, set_paypal_ca_file},
     {"--sandbox", "PASARELA_SANDBOX", false, set_sandbox},
     {"--sandbox-delay-ms", "PASARELA_SANDBOX_DELAY_MS", false, set_sandbox_delay},
     {"--demo", NULL, true, set_demo},

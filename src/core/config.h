@@ -34,8 +34,11 @@ struct config {
     char mercadopago_api_url[CONFIG_PATH_BYTES];
     char mercadopago_auth_url[CONFIG_PATH_BYTES]; /* where sellers authorize (OAuth) */
     char stripe_api_url[CONFIG_PATH_BYTES];
-    char stripe_connect_url[CONFIG_PATH_BYTES]; /* Stripe Connect's OAuth host */
-    char tenant[LIMIT_ID_BYTES];                /* `audit verify --tenant` */
+    char stripe_connect_url[CONFIG_PATH_BYTES];   /* Stripe Connect's OAuth host */
+    char paypal_cert_url_base[CONFIG_PATH_BYTES]; /* "" or where PayPal's certificates are
+                                                   * downloaded from instead (simulators) */
+    char paypal_ca_file[CONFIG_PATH_BYTES];       /* "" or a trust anchor beside the system's */
+    char tenant[LIMIT_ID_BYTES];                  /* `audit verify --tenant` */
 };
 
 /* Environment lookup, injectable for tests; getenv in production. */

@@ -127,13 +127,16 @@ static json_t *field_or(json_t *obj, const char *key, json_t *fallback)
 
 json_t *account_json(const struct provider_account *a)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:s, s:s}", "object",
-                     "provider_account", "provider", a->provider, "owner", a->owner, "mode",
-                     a->mode, "default", a->is_default, "ip_allowlist",
-                     field_or(a->config, "ip_allowlist", json_array()), "webhook_secrets",
-                     field_or(a->hints, "webhook_secrets", json_array()), "credentials",
-                     field_or(a->hints, "credentials", json_object()), "account_ref",
-                     field_or(a->config, "account_ref", json_null()), "token_expires_at",
-                     field_or(a->config, "token_expires_at", json_null()), "created", a->created,
-                     "updated", a->updated);
+    json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:b, s:o, s:o, s:o, s:s, s:s}", "object",
+                            "provider_account", "provider", a->provider, "owner", a->owner, "mode",
+                            a->mode, "default", a->is_default, "ip_allowlist",
+                            field_or(a->config, "ip_allowlist", json_array()), "webhook_secrets",
+                            field_or(a->hints, "webhook_secrets", json_array()), "credentials",
+                            field_or(a->hints, "credentials", json_object()), "created", a->created,
+                            "updated", a->updated);
+    static const char *const settings[] = {"webhook_id", "account_ref", "token_expires_at"};
+    for (size_t i = 0; i < ARRAY_LEN(settings); i++) {
+        json_object_set_new(out, settings[i], field_or(a->config, settings[i], json_null()));
+    }
+    return out;
 }

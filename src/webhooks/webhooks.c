@@ -9,6 +9,7 @@
 #include "domain/webhook_sigs.h"
 #include "payments/payments.h"
 #include "providers/binding.h"
+#include "webhooks/paypal_certs.h"
 
 /* The sandbox signs with Standard Webhooks under the installation's sandbox key. */
 static const char *verify_sandbox(const struct request *req, const struct provider_account *account,
@@ -149,12 +150,59 @@ static const char *verify_conekta(const struct request *req, const struct provid
     return verdict(r, r == STDWH_OK && body_event_id(req, "id", NULL, event_id));
 }
 
-/* Flow's confirmation carries only a token (authenticated by the signed getStatus call of its
- * connector) and PayPal's needs its certificate fetched: both arrive with their connectors. */
+/* PayPal signs with a certificate of its own, named by the notification and downloaded from
+ * PayPal (cached); the message includes the account's webhook id. */
+static const char *verify_paypal(const struct request *req, const struct provider_account *a,
+                                 char event_id[WEBHOOK_EVENT_ID_BYTES])
+{
+    const char *webhook_id = json_string_value(json_object_get(a->config, "webhook_id"));
+    struct whsig_paypal_headers h = {
+        .transmission_id = request_header(req, "PAYPAL-TRANSMISSION-ID"),
+        .transmission_time = request_header(req, "PAYPAL-TRANSMISSION-TIME"),
+        .transmission_sig = request_header(req, "PAYPAL-TRANSMISSION-SIG"),
+        .cert_url = request_header(req, "PAYPAL-CERT-URL"),
+        .auth_algo = request_header(req, "PAYPAL-AUTH-ALGO")};
+    if (!webhook_id) {
+        return "the account has no webhook_id";
+    }
+    const char *why = NULL;
+    char *pem = paypal_cert(req->app, h.cert_url, &why);
+    if (!pem) {
+        return why;
+    }
+    enum stdwh_result r = whsig_paypal_verify(&h, webhook_id, buf_str(&req->body), req->body.len,
+                                              pem, now_s(), req->app->cfg->webhook_tolerance_s);
+    free(pem);
+    return verdict(r, r == STDWH_OK && body_event_id(req, "id", NULL, event_id));
+}
+
+/* Flow's confirmation is `token=<token>`, unsigned: Flow signs nothing it sends. It is kept
+ * as it is (one per token) and becomes trusted only through the signed getStatus call the
+ * Flow connector makes with the account's secret key; until then it is not applied. */
+static const char *verify_flow(const struct request *req, const struct provider_account *a,
+                               char event_id[WEBHOOK_EVENT_ID_BYTES])
+{
+    (void)a;
+    const char *body = buf_str(&req->body);
+    size_t n = req->body.len;
+    if (n <= 6 || n - 6 >= WEBHOOK_EVENT_ID_BYTES || strncmp(body, "token=", 6) != 0) {
+        return "not a Flow confirmation (token=...)";
+    }
+    for (size_t i = 6; i < n; i++) {
+        char c = body[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) {
+            return "a Flow token is letters and digits";
+        }
+    }
+    str_copy(event_id, WEBHOOK_EVENT_ID_BYTES, body + 6);
+    return NULL;
+}
+
 static const struct webhook_verifier verifiers[] = {
     {"sandbox", false, verify_sandbox},        {"stripe", true, verify_stripe},
     {"mercadopago", true, verify_mercadopago}, {"polar", true, verify_polar},
     {"nowpayments", true, verify_nowpayments}, {"conekta", true, verify_conekta},
+    {"paypal", true, verify_paypal},           {"flow", true, verify_flow},
 };
 
 const struct webhook_verifier *webhook_verifier_find(const char *provider)

@@ -1,14 +1,19 @@
-"""Provider webhooks for accounts without a connector yet: each provider's own signature
-scheme (Stripe, MercadoPago, Polar, NOWPayments) verified on the raw request, rotation with two
+"""Provider webhooks at the endpoint: each provider's own signature scheme (Stripe,
+MercadoPago, Polar, NOWPayments, PayPal with its downloaded certificate, Flow's unsigned
+token) verified on the raw request, rotation with two
 secrets, replay windows, refusals recorded as security events, duplicates answered once, and
 verified events kept durable in the inbox."""
 import base64
+import http.server
 import hashlib
 import hmac
 import json
 import os
 import sqlite3
+import subprocess
+import threading
 import time
+import zlib
 
 import pytest
 
@@ -117,8 +122,119 @@ def test_platform_account_and_body_limit(server):
     assert r.status == 413
 
 
-def test_flow_and_paypal_wait_for_their_connectors(server, tenant):
-    for provider in ("flow", "paypal"):
-        account(server, tenant, provider, ["some_secret_value"])
-        r = server.request("POST", f"/webhooks/{provider}/{tenant}", raw=b"{}")
-        assert r.status == 404
+def test_flow_confirmations_are_kept_once_per_token(server, tenant):
+    account(server, tenant, "flow", ["flow_secret_key_1"])
+    path = f"/webhooks/flow/{tenant}"
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    first = server.request("POST", path, raw=b"token=AbC123", headers=form)
+    again = server.request("POST", path, raw=b"token=AbC123", headers=form)
+    assert first.status == again.status == 200 and again.json["duplicate"] is True
+    for bad in (b"", b"token=", b"token=a;b", b"tok=abc", b"token=" + b"a" * 200):
+        assert server.request("POST", path, raw=bad, headers=form).status == 401
+    assert inbox(server, "flow") == [("AbC123", tenant, "received")]
+    other = server.create_tenant()["id"]  # no Flow account: no endpoint
+    assert server.request("POST", f"/webhooks/flow/{other}", raw=b"token=x1", headers=form).status == 404
+
+
+class PayPalCerts:
+    """A CA and a leaf certificate for messageverificationcerts.sandbox.paypal.com made with the
+    openssl command, served over loopback as PayPal serves its webhook certificates."""
+
+    def __init__(self, tmp_path):
+        self.dir = tmp_path
+        self.run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
+                 "ca.pem", "-days", "2", "-subj", "/CN=Test Root")
+        self.run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "leaf.key", "-out", "leaf.csr",
+                 "-subj", "/CN=messageverificationcerts.sandbox.paypal.com")
+        with open(tmp_path / "ext.cnf", "w") as f:
+            f.write("subjectAltName=DNS:messageverificationcerts.sandbox.paypal.com\n")
+        self.run("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                 "-CAcreateserial", "-out", "leaf.pem", "-days", "2", "-extfile", "ext.cnf")
+        self.requests = 0
+        pem = open(tmp_path / "leaf.pem", "rb").read()
+        certs = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                certs.requests += 1
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(pem)))
+                self.end_headers()
+                self.wfile.write(pem)
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def run(self, *args):
+        subprocess.run(["openssl", *args], cwd=self.dir, check=True, capture_output=True)
+
+    def sign(self, message):
+        with open(self.dir / "msg", "wb") as f:
+            f.write(message.encode())
+        self.run("dgst", "-sha256", "-sign", "leaf.key", "-out", "sig", "msg")
+        return base64.b64encode(open(self.dir / "sig", "rb").read()).decode()
+
+
+def test_paypal_certificate_signatures(server_factory, tmp_path):
+    certs = PayPalCerts(tmp_path)
+    s = server_factory("paypal", extra_env={"PASARELA_PAYPAL_CERT_URL_BASE": certs.base,
+                                            "PASARELA_PAYPAL_CA_FILE": str(tmp_path / "ca.pem")})
+    s.start()
+    t = s.create_tenant()["id"]
+    r = s.admin("PUT", "/v1/providers/paypal", {"webhook_id": "8PT597110X687430LKGECATA"},
+                headers={"Pasarela-Tenant": t})
+    assert r.status == 200 and r.json["webhook_id"] == "8PT597110X687430LKGECATA", r
+    cert_url = "https://api.sandbox.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-a5cafa77"
+
+    def headers(body, tid="b2384410-f8d2-11e9-8e79-1d8b2c3e1a4f", when=None, url=cert_url):
+        when = when or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        crc = zlib.crc32(body) & 0xFFFFFFFF
+        sig = certs.sign(f"{tid}|{when}|8PT597110X687430LKGECATA|{crc}")
+        return {"PAYPAL-TRANSMISSION-ID": tid, "PAYPAL-TRANSMISSION-TIME": when,
+                "PAYPAL-TRANSMISSION-SIG": sig, "PAYPAL-CERT-URL": url,
+                "PAYPAL-AUTH-ALGO": "SHA256withRSA", "Content-Type": "application/json"}
+
+    path = f"/webhooks/paypal/{t}"
+    body = json.dumps({"id": "WH-1", "event_type": "PAYMENT.CAPTURE.COMPLETED"}).encode()
+    r = s.request("POST", path, raw=body, headers=headers(body))
+    assert r.status == 200 and r.json["duplicate"] is False, r
+    second = json.dumps({"id": "WH-2", "event_type": "PAYMENT.CAPTURE.COMPLETED"}).encode()
+    assert s.request("POST", path, raw=second, headers=headers(second)).status == 200
+    assert certs.requests == 1  # the certificate is cached
+    stale = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 400))
+    refused = [
+        (body + b" ", headers(body)),                                   # body changed
+        (body, headers(body, when=stale)),                              # outside the window
+        (body, headers(body, url="https://evil.example/v1/notifications/certs/CERT-1")),
+        (body, dict(headers(body), **{"PAYPAL-TRANSMISSION-ID": "other-id"})),
+    ]
+    for raw, h in refused:
+        assert s.request("POST", path, raw=raw, headers=h).status == 401
+    assert inbox(s, "paypal") == [("WH-1", t, "received"), ("WH-2", t, "received")]
+    reasons = [e["reason"] for e in s.admin("GET", "/v1/security_events").json["data"]]
+    assert "the certificate URL is not PayPal's" in reasons
+    certs.httpd.shutdown()
+
+
+def test_paypal_certificate_must_chain_to_a_trusted_root(server_factory, tmp_path):
+    certs = PayPalCerts(tmp_path)
+    s = server_factory("paypal", extra_env={"PASARELA_PAYPAL_CERT_URL_BASE": certs.base})
+    s.start()
+    t = s.create_tenant()["id"]
+    s.admin("PUT", "/v1/providers/paypal", {"webhook_id": "WH-ID-1"},
+            headers={"Pasarela-Tenant": t})
+    body = b'{"id": "WH-9"}'
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    sig = certs.sign(f"tid-1|{when}|WH-ID-1|{zlib.crc32(body)}")
+    r = s.request("POST", f"/webhooks/paypal/{t}", raw=body, headers={
+        "PAYPAL-TRANSMISSION-ID": "tid-1", "PAYPAL-TRANSMISSION-TIME": when,
+        "PAYPAL-TRANSMISSION-SIG": sig, "PAYPAL-AUTH-ALGO": "SHA256withRSA",
+        "PAYPAL-CERT-URL": "https://api.sandbox.paypal.com/v1/notifications/certs/CERT-1"})
+    assert r.status == 401
+    reasons = [e["reason"] for e in s.admin("GET", "/v1/security_events").json["data"]]
+    assert reasons == ["the certificate does not chain to a trusted root"]
+    certs.httpd.shutdown()
