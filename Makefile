@@ -30,6 +30,7 @@ unit: build asan
 	meson test -C $(ASAN) --print-errorlogs
 
 api: build asan
+	$(PYTHON) -m pytest -q -p no:cacheprovider tests/sim
 	PASARELA_BIN=$(BUILD)/pasarela $(PYTHON) -m pytest -q -p no:cacheprovider tests/api
 	PASARELA_BIN=$(ASAN)/pasarela $(PYTHON) -m pytest -q -p no:cacheprovider tests/api
 

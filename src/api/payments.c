@@ -234,6 +234,12 @@ static void new_payment_release(struct new_payment *n)
     free(n->metadata);
 }
 
+/* A new payment starts pending, with the provider's detail when it is pending there too. */
+static const char *pending_detail(const struct provider_payment *pp)
+{
+    return pp->status == PAYMENT_PENDING ? pp->status_detail : "";
+}
+
 /* The same object payment_json gives for the row insert_payment writes. */
 static json_t *new_payment_json(const struct new_payment *n)
 {
@@ -241,8 +247,8 @@ static json_t *new_payment_json(const struct new_payment *n)
     return json_pack(
         "{s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:o, s:s?, s:o, s:I, s:o, s:s, s:s}",
         "id", n->id, "object", "payment", "amount", (json_int_t)n->in->amount, "currency",
-        n->in->currency->code, "status", "pending", "status_detail", "", "provider", n->provider,
-        "provider_payment_id", pp->id, "checkout_url",
+        n->in->currency->code, "status", "pending", "status_detail", pending_detail(pp), "provider",
+        n->provider, "provider_payment_id", pp->id, "checkout_url",
         pp->checkout_url[0] ? pp->checkout_url : NULL, "description", n->in->description,
         "customer", json_loads(n->customer, 0, NULL), "external_reference",
         n->in->external_reference, "metadata", json_loads(n->metadata, 0, NULL), "amount_refunded",
@@ -254,17 +260,17 @@ static enum perr_code insert_payment(struct request *req, struct store_tx *tx,
                                      const struct new_payment *n, struct perr *err)
 {
     const struct provider_payment *pp = n->pp;
-    return store_exec(tx,
-                      "INSERT INTO payments (" PAYMENT_COLUMNS ")"
-                      " VALUES (?, ?, ?, ?, 'pending', '', ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?)",
-                      SQL_PARAMS(SV_T(req->auth.tenant_id), SV_T(n->id), SV_I(n->in->amount),
-                                 SV_T(n->in->currency->code), SV_T(n->provider), SV_T(pp->id),
-                                 SV_T(pp->checkout_url[0] ? pp->checkout_url : NULL),
-                                 SV_T(n->in->description), SV_T(n->customer),
-                                 SV_T(n->in->external_reference), SV_T(n->metadata),
-                                 pp->has_fee ? SV_I(pp->fee) : SV_T(NULL), SV_T(n->now),
-                                 SV_T(n->now), SV_T(n->account)),
-                      NULL, err);
+    return store_exec(
+        tx,
+        "INSERT INTO payments (" PAYMENT_COLUMNS ")"
+        " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?)",
+        SQL_PARAMS(SV_T(req->auth.tenant_id), SV_T(n->id), SV_I(n->in->amount),
+                   SV_T(n->in->currency->code), SV_T(pending_detail(pp)), SV_T(n->provider),
+                   SV_T(pp->id), SV_T(pp->checkout_url[0] ? pp->checkout_url : NULL),
+                   SV_T(n->in->description), SV_T(n->customer), SV_T(n->in->external_reference),
+                   SV_T(n->metadata), pp->has_fee ? SV_I(pp->fee) : SV_T(NULL), SV_T(n->now),
+                   SV_T(n->now), SV_T(n->account)),
+        NULL, err);
 }
 
 /* Finishes a transaction that changed payment `id`: on success answers with the payment as

@@ -103,6 +103,16 @@ static enum perr_code stripe_perform(struct stripe_call *c, struct outbound_resu
         c->o.body = "";
     }
     enum perr_code rc = outbound_call(&c->o, r, err);
+    json_t *declined = r->status == 402
+                           ? json_object_get(json_object_get(r->json, "error"), "payment_intent")
+                           : NULL;
+    if (rc == PERR_OK && json_is_object(declined)) {
+        /* a declined card: the PaymentIntent exists and waits for another payment method */
+        json_incref(declined);
+        json_decref(r->json);
+        r->json = declined;
+        return PERR_OK;
+    }
     if (rc == PERR_OK && (r->status < 200 || r->status > 299)) {
         rc = outbound_fail(&c->o, r, message_path, err);
         outbound_result_release(r);

@@ -123,6 +123,13 @@ def test_checkout_pro_preference_paid_by_the_buyer(srv, sim):
     done = payment_status(srv, key, p["id"], "approved")
     assert done["provider_payment_id"] == str(paid["id"])
     assert done["amount"] == 250000
+    # a checkout nobody paid is cancelled by expiring its preference
+    unpaid = pay(srv, key, method=None).json
+    r = srv.request("POST", f"/v1/payments/{unpaid['id']}/cancel", {}, key=key)
+    assert r.status == 200 and r.json["status"] == "cancelled", r
+    assert sim.preference_expired(unpaid["provider_payment_id"])
+    with pytest.raises(ValueError):
+        sim.pay_preference(unpaid["provider_payment_id"])
 
 
 def test_rejected_and_cancelled(srv, sim):

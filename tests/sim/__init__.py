@@ -1,0 +1,1 @@
+"""Provider simulators (MercadoPago, Stripe) for pasarela's tests; see README.md here."""
