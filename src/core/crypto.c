@@ -3,15 +3,27 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 #include <pthread.h>
 
+static EVP_MD *sha256_algorithm;
+
+static void fetch_sha256(void)
+{
+    sha256_algorithm = EVP_MD_fetch(NULL, "SHA256", NULL);
+    PASSERT(sha256_algorithm != NULL);
+}
+
+/* With the algorithm fetched once: SHA256() looks it up by name on every call, which costs
+ * several times the hashing of a short input. */
 void crypto_sha256(const void *data, size_t len, uint8_t out[SHA256_BYTES])
 {
-    SHA256(data, len, out);
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, fetch_sha256);
+    unsigned int out_len = 0;
+    PASSERT(EVP_Digest(data, len, out, &out_len, sha256_algorithm, NULL) == 1 &&
+            out_len == SHA256_BYTES);
 }
 
 void crypto_sha256_hex(const void *data, size_t len, char out[SHA256_HEX_BYTES])
@@ -21,35 +33,34 @@ void crypto_sha256_hex(const void *data, size_t len, char out[SHA256_HEX_BYTES])
     hex_encode(digest, sizeof(digest), out);
 }
 
-void crypto_hmac_sha256(const uint8_t *key, size_t key_len, const void *data, size_t len,
-                        uint8_t out[SHA256_BYTES])
-{
-    unsigned int out_len = SHA256_BYTES;
-    PASSERT(HMAC(EVP_sha256(), key, (int)key_len, data, len, out, &out_len) != NULL);
-}
-
 struct crypto_hmac {
     EVP_MAC_CTX *ctx;
 };
 
-static EVP_MAC *hmac_algorithm;
+/* An HMAC context with its digest already set, copied for each MAC: setting the digest by
+ * name (or HMAC()'s one-shot form) looks the algorithms up on every call, which costs more
+ * than the MAC of a short message. */
+static EVP_MAC_CTX *hmac_sha256_template;
 
-static void fetch_hmac(void)
+static void make_hmac_template(void)
 {
-    hmac_algorithm = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    PASSERT(hmac_algorithm != NULL);
+    static char digest[] = "SHA256";
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    PASSERT(mac != NULL);
+    hmac_sha256_template = EVP_MAC_CTX_new(mac);
+    EVP_MAC_free(mac); /* the context keeps its own reference */
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0),
+                           OSSL_PARAM_construct_end()};
+    PASSERT(hmac_sha256_template && EVP_MAC_CTX_set_params(hmac_sha256_template, params) == 1);
 }
 
 struct crypto_hmac *crypto_hmac_begin(const uint8_t *key, size_t key_len)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
-    static char digest[] = "SHA256";
-    pthread_once(&once, fetch_hmac);
+    pthread_once(&once, make_hmac_template);
     struct crypto_hmac *h = xmalloc(sizeof(*h));
-    h->ctx = EVP_MAC_CTX_new(hmac_algorithm);
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0),
-                           OSSL_PARAM_construct_end()};
-    PASSERT(h->ctx && EVP_MAC_init(h->ctx, key, key_len, params) == 1);
+    h->ctx = EVP_MAC_CTX_dup(hmac_sha256_template);
+    PASSERT(h->ctx && EVP_MAC_init(h->ctx, key, key_len, NULL) == 1);
     return h;
 }
 
@@ -64,6 +75,14 @@ void crypto_hmac_end(struct crypto_hmac *h, uint8_t out[SHA256_BYTES])
     PASSERT(EVP_MAC_final(h->ctx, out, &len, SHA256_BYTES) == 1 && len == SHA256_BYTES);
     EVP_MAC_CTX_free(h->ctx);
     free(h);
+}
+
+void crypto_hmac_sha256(const uint8_t *key, size_t key_len, const void *data, size_t len,
+                        uint8_t out[SHA256_BYTES])
+{
+    struct crypto_hmac *h = crypto_hmac_begin(key, key_len);
+    crypto_hmac_update(h, data, len);
+    crypto_hmac_end(h, out);
 }
 
 void crypto_random(void *buf, size_t len)

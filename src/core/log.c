@@ -24,9 +24,14 @@ bool log_parse_level(const char *s, enum log_level *out)
     return false;
 }
 
+bool log_enabled(enum log_level level)
+{
+    return level >= min_level;
+}
+
 void log_emit(enum log_level level, const char *msg, json_t *fields)
 {
-    if (level < min_level) {
+    if (!log_enabled(level)) {
         json_decref(fields);
         return;
     }

@@ -12,6 +12,9 @@ enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
 void log_set_level(enum log_level level);
 bool log_parse_level(const char *s, enum log_level *out);
+/* True when lines of this level are written: lets a hot path skip building fields that would
+ * be thrown away. */
+bool log_enabled(enum log_level level);
 /* Writes {"time","level","msg", ...fields}. fields may be NULL; it is consumed (decref'd). */
 void log_emit(enum log_level level, const char *msg, json_t *fields);
 /* printf-style convenience for plain messages without fields. */

@@ -162,11 +162,15 @@ static void assign_request_id(struct request *req)
 
 static void log_request(const struct request *req, int status)
 {
+    enum log_level level = status >= 500 ? LOG_ERROR : LOG_INFO;
+    if (!log_enabled(level)) {
+        return;
+    }
     json_t *fields = json_pack("{s:s, s:s, s:i, s:I, s:s, s:s}", "method", req->method, "path",
                                req->path, "status", status, "duration_us",
                                (json_int_t)(time_monotonic_us() - req->start_us), "tenant",
                                req->auth.tenant_id, "request_id", req->request_id);
-    log_emit(status >= 500 ? LOG_ERROR : LOG_INFO, "request", fields);
+    log_emit(level, "request", fields);
 }
 
 static enum MHD_Result send_response(struct request *req, struct response *res)
@@ -379,7 +383,9 @@ enum perr_code server_start(struct app *app, int threads, struct server **out, s
         on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)LIMIT_HTTP_CONNECTION_TIMEOUT_S,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)LIMIT_HTTP_CONNECTIONS, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)LIMIT_HTTP_CONNECTIONS,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)LIMIT_HTTP_CONNECTION_MEMORY_BYTES,
+        MHD_OPTION_END);
     if (!s->daemon) {
         free(s);
         return perr_set(err, PERR_PARAM_INVALID, "listen",

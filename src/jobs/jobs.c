@@ -242,6 +242,16 @@ static bool wait_for_work(struct jobs *j)
     return go_on;
 }
 
+static bool stopping(struct jobs *j)
+{
+    pthread_mutex_lock(&j->lock);
+    bool stop = j->stopping;
+    pthread_mutex_unlock(&j->lock);
+    return stop;
+}
+
+/* Claims batch after batch while they come full; a stop ends the loop after the batch at
+ * hand, leaving the rest of the backlog queued for the next start. */
 static void *worker(void *arg)
 {
     struct jobs *j = arg;
@@ -259,7 +269,7 @@ static void *worker(void *arg)
             }
             record_outcomes(j, outs, n);
             store_rows_free(&rows);
-            if (n < JOBS_CLAIM_BATCH) {
+            if (n < JOBS_CLAIM_BATCH || stopping(j)) {
                 break;
             }
         }

@@ -9,7 +9,10 @@
  *   SAVEPOINT of the open batch; when it ends and another writer is queued it leaves the
  *   COMMIT to that writer and waits; the last one in line commits the batch.
  * Either way a member's failure undoes only its own savepoint, and nobody is answered before
- * the batch that holds its change is committed. */
+ * the batch that holds its change is committed.
+ * Checkpoints (copying the WAL into the database file and syncing it) run on a connection and
+ * thread of their own: the writer's commits never wait for one. The writer's WAL hook wakes
+ * the checkpointer once the WAL has grown past CHECKPOINT_WAL_PAGES. */
 #include <pthread.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -40,6 +43,7 @@ struct batch_member {
 };
 
 #define BATCH_MAX_MEMBERS 64
+#define CHECKPOINT_WAL_PAGES 1000 /* SQLite's own autocheckpoint threshold */
 
 struct write_item {
     enum perr_code (*fn)(struct store_tx *tx, void *ctx, struct perr *err);
@@ -48,6 +52,7 @@ struct write_item {
     struct store *st;
     enum perr_code result;
     bool done;
+    pthread_cond_t done_cond; /* signalled for this item alone: no waiter wakes for another's */
     struct write_item *next;
 };
 
@@ -71,10 +76,19 @@ struct store_backend {
     pthread_t writer_thread;
     pthread_mutex_t queue_lock;
     pthread_cond_t queue_ready;
-    pthread_cond_t queue_done;
     struct write_item *queue_head;
     struct write_item **queue_tail;
     bool writer_stopping;
+    /* The checkpointer: its own connection, woken by the writer's WAL hook. */
+    sqlite3 *checkpoint_db;
+    pthread_t checkpoint_thread;
+    bool checkpoint_started;
+    pthread_mutex_t checkpoint_lock;
+    pthread_cond_t checkpoint_wake;
+    bool checkpoint_due;      /* guarded by checkpoint_lock */
+    bool checkpoint_stopping; /* guarded by checkpoint_lock */
+    uint64_t stat_checkpoints;
+    uint64_t stat_checkpoint_us;
     /* Counters for the shutdown report (guarded by write_lock). */
     uint64_t stat_members;
     uint64_t stat_commits;
@@ -131,6 +145,58 @@ static void unlock_writer(struct store_backend *b)
 
 static void *writer_loop(void *arg);
 
+/* The writer's WAL hook, called after each commit with the WAL's size in pages. Replaces
+ * SQLite's autocheckpoint, which would run the checkpoint inside the writer's commit. */
+static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    (void)db, (void)name;
+    struct store_backend *b = arg;
+    if (pages >= CHECKPOINT_WAL_PAGES) {
+        pthread_mutex_lock(&b->checkpoint_lock);
+        b->checkpoint_due = true;
+        pthread_cond_signal(&b->checkpoint_wake);
+        pthread_mutex_unlock(&b->checkpoint_lock);
+    }
+    return SQLITE_OK;
+}
+
+/* PASSIVE: copies what it can without blocking the writer or any reader; frames it cannot
+ * copy yet (a reader still needs them) wait for the next round. */
+static void *checkpoint_loop(void *arg)
+{
+    struct store_backend *b = arg;
+    pthread_mutex_lock(&b->checkpoint_lock);
+    for (;;) {
+        while (!b->checkpoint_due && !b->checkpoint_stopping) {
+            pthread_cond_wait(&b->checkpoint_wake, &b->checkpoint_lock);
+        }
+        if (b->checkpoint_stopping) {
+            break;
+        }
+        b->checkpoint_due = false;
+        pthread_mutex_unlock(&b->checkpoint_lock);
+        uint64_t start_us = time_monotonic_us();
+        int rc = sqlite3_wal_checkpoint_v2(b->checkpoint_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
+                                           NULL);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+            db_error(b->checkpoint_db, rc, "checkpoint", NULL);
+        }
+        pthread_mutex_lock(&b->checkpoint_lock);
+        b->stat_checkpoints++;
+        b->stat_checkpoint_us += time_monotonic_us() - start_us;
+    }
+    pthread_mutex_unlock(&b->checkpoint_lock);
+    return NULL;
+}
+
+static void start_checkpointer(struct store_backend *b)
+{
+    sqlite3_wal_hook(b->writer.db, on_wal_commit, b);
+    PASSERT(pthread_create(&b->checkpoint_thread, NULL, checkpoint_loop, b) == 0);
+    pthread_setname_np(b->checkpoint_thread, "store-checkpoint");
+    b->checkpoint_started = true;
+}
+
 static void stop_writer(struct store_backend *b)
 {
     pthread_mutex_lock(&b->queue_lock);
@@ -140,16 +206,30 @@ static void stop_writer(struct store_backend *b)
     pthread_join(b->writer_thread, NULL);
 }
 
+static void stop_checkpointer(struct store_backend *b)
+{
+    pthread_mutex_lock(&b->checkpoint_lock);
+    b->checkpoint_stopping = true;
+    pthread_cond_signal(&b->checkpoint_wake);
+    pthread_mutex_unlock(&b->checkpoint_lock);
+    pthread_join(b->checkpoint_thread, NULL);
+}
+
 static void sqlite_close(struct store_backend *b)
 {
     if (b->queue_tail) {
         stop_writer(b);
     }
+    if (b->checkpoint_started) {
+        stop_checkpointer(b);
+    }
     if (b->stat_members) {
         log_emit(LOG_INFO, "store write statistics",
-                 json_pack("{s:I, s:I, s:I}", "write_transactions", (json_int_t)b->stat_members,
-                           "commits", (json_int_t)b->stat_commits, "writer_busy_us",
-                           (json_int_t)b->stat_held_us));
+                 json_pack("{s:I, s:I, s:I, s:I, s:I}", "write_transactions",
+                           (json_int_t)b->stat_members, "commits", (json_int_t)b->stat_commits,
+                           "writer_busy_us", (json_int_t)b->stat_held_us, "checkpoints",
+                           (json_int_t)b->stat_checkpoints, "checkpoint_us",
+                           (json_int_t)b->stat_checkpoint_us));
     }
     for (int i = 0; i < b->nconns; i++) {
         if (b->conns[i].db) {
@@ -159,6 +239,7 @@ static void sqlite_close(struct store_backend *b)
     if (b->writer.db) {
         close_conn(&b->writer);
     }
+    sqlite3_close(b->checkpoint_db);
 
     pthread_mutex_destroy(&b->pool_lock);
     pthread_cond_destroy(&b->pool_cond);
@@ -166,8 +247,9 @@ static void sqlite_close(struct store_backend *b)
     pthread_mutex_destroy(&b->waiters_lock);
     pthread_mutex_destroy(&b->queue_lock);
     pthread_cond_destroy(&b->queue_ready);
-    pthread_cond_destroy(&b->queue_done);
     pthread_cond_destroy(&b->batch_done);
+    pthread_mutex_destroy(&b->checkpoint_lock);
+    pthread_cond_destroy(&b->checkpoint_wake);
     free(b->conns);
     free(b->path);
     free(b);
@@ -199,15 +281,22 @@ static enum perr_code sqlite_open(const char *location, int nconns, struct store
     pthread_cond_init(&b->batch_done, NULL);
     pthread_mutex_init(&b->queue_lock, NULL);
     pthread_cond_init(&b->queue_ready, NULL);
-    pthread_cond_init(&b->queue_done, NULL);
+    pthread_mutex_init(&b->checkpoint_lock, NULL);
+    pthread_cond_init(&b->checkpoint_wake, NULL);
     enum perr_code rc = open_conn(b, &b->writer, err);
     for (int i = 0; i < nconns && rc == PERR_OK; i++) {
         rc = open_conn(b, &b->conns[i], err);
+    }
+    struct store_conn checkpointer = {0};
+    if (rc == PERR_OK) {
+        rc = open_conn(b, &checkpointer, err);
+        b->checkpoint_db = checkpointer.db;
     }
     if (rc != PERR_OK) {
         sqlite_close(b);
         return rc;
     }
+    start_checkpointer(b);
     struct stat st;
     if (stat(location, &st) == 0) {
         b->inode = st.st_ino;
@@ -473,8 +562,8 @@ static void *writer_loop(void *arg)
         for (struct write_item *it = items, *next; it; it = next) {
             next = it->next; /* read before done: the item lives on its caller's stack */
             it->done = true;
+            pthread_cond_signal(&it->done_cond);
         }
-        pthread_cond_broadcast(&b->queue_done);
     }
     pthread_mutex_unlock(&b->queue_lock);
     return NULL;
@@ -486,14 +575,16 @@ static enum perr_code sqlite_write(struct store_backend *b, struct store *st,
 {
     struct write_item it = {.fn = fn, .ctx = ctx, .err = err, .st = st};
     PASSERT(!pthread_equal(pthread_self(), b->writer_thread));
+    pthread_cond_init(&it.done_cond, NULL);
     pthread_mutex_lock(&b->queue_lock);
     *b->queue_tail = &it;
     b->queue_tail = &it.next;
     pthread_cond_signal(&b->queue_ready);
     while (!it.done) {
-        pthread_cond_wait(&b->queue_done, &b->queue_lock);
+        pthread_cond_wait(&it.done_cond, &b->queue_lock);
     }
     pthread_mutex_unlock(&b->queue_lock);
+    pthread_cond_destroy(&it.done_cond);
     return it.result;
 }
 
