@@ -398,7 +398,7 @@ static int cmd_ledger(int argc, char **argv)
                (long long)r.payments, (long long)r.payouts);
         return 0;
     }
-    printf("ledger: INCONSISTENT: %lld problem%s\n", (long long)r.problems_total,
+    printf("ledger: INCONSISTENT: %lld problem%s found\n", (long long)r.problems_total,
            r.problems_total == 1 ? "" : "s");
     for (size_t i = 0; i < r.nproblems; i++) {
         printf("  %s\n", r.problems[i]);
