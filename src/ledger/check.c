@@ -42,7 +42,8 @@ static const struct invariant invariants[] = {
      "account %s %s %s: balance %s is on the wrong side of zero"},
     {"SELECT tenant_id, id, status, n FROM (SELECT p.tenant_id, p.id, p.status, (SELECT"
      " count(*) FROM ledger_transactions t WHERE t.tenant_id = p.tenant_id"
-     " AND t.payment_id = p.id AND t.kind = 'payment') AS n FROM payments p) x"
+     " AND t.payment_id = p.id AND t.kind = 'payment') AS n FROM payments p"
+     " WHERE p.account_mode <> 'legacy') x"
      " WHERE n <> CASE WHEN status IN " APPROVED_LIKE " THEN 1 ELSE 0 END",
      "payment %s/%s: %s, with its approval posted %s times"},
     {"SELECT tenant_id, id, status, reversed, expected FROM (SELECT p.tenant_id, p.id,"
@@ -51,7 +52,8 @@ static const struct invariant invariants[] = {
      " AND t.kind IN ('refund', 'chargeback')) AS reversed,"
      " CASE WHEN p.status = 'charged_back' THEN p.amount WHEN p.status IN " APPROVED_LIKE
      " AND p.amount_refunded > p.amount THEN p.amount WHEN p.status IN " APPROVED_LIKE
-     " THEN p.amount_refunded ELSE 0 END AS expected FROM payments p) x"
+     " THEN p.amount_refunded ELSE 0 END AS expected FROM payments p"
+     " WHERE p.account_mode <> 'legacy') x"
      " WHERE reversed <> expected",
      "payment %s/%s: %s, reversals posted for %s, %s expected"},
     {"SELECT t.tenant_id, t.payment_id, t.kind, p.account_mode FROM ledger_transactions t"

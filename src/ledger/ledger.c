@@ -421,7 +421,7 @@ enum perr_code ledger_sync_payment(struct store_tx *tx, const struct change_ctx 
 {
     struct payment_ledger pl = {.tenant_id = tenant_id, .id = payment_id};
     enum perr_code rc = load_payment(tx, &pl, err);
-    if (rc != PERR_OK || !status_posts(pl.status)) {
+    if (rc != PERR_OK || !status_posts(pl.status) || strcmp(pl.mode, "legacy") == 0) {
         return rc;
     }
     rc = load_posted(tx, &pl, err);

@@ -64,10 +64,11 @@ struct ledger_check_report {
 /* Proves the invariants over the whole store: every transaction has two or more entries in
  * its currency summing to zero; every cached balance equals the sum of its entries; no
  * pending, available or in-transit balance below zero and no receivable above it; every
- * approved (refunded, charged back) payment posted exactly once, never-approved ones not at
- * all, reversals equal to what was refunded or charged back, released payments with nothing
- * left pending; every payout posted as its state says. A problem is a verdict, not an error:
- * the return is an error only when the store cannot be read. */
+ * approved (refunded, charged back) payment posted exactly once (but those of mode
+ * "legacy", which moved on before the ledger existed: never), never-approved ones not at all,
+ * reversals equal to what was refunded or charged back, released payments with nothing left
+ * pending; every payout posted as its state says. A problem is a verdict, not an error: the return
+ * is an error only when the store cannot be read. */
 enum perr_code ledger_check(struct store *st, struct ledger_check_report *r,
                             struct perr *err) WARN_UNUSED;
 

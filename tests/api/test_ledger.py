@@ -408,3 +408,35 @@ def test_ledger_check_finds_damage(tmp_path):
             assert ledger_check(s.data_dir).returncode == 0
     db.close()
     os.remove(os.path.join(s.data_dir, "pasarela.db"))  # spoiled on purpose: not checked again
+
+
+def test_upgrade_leaves_earlier_payments_out_of_the_ledger(tmp_path):
+    """A store from before the ledger (schema 5): payments that had moved on become 'legacy';
+    a pending one is posted when it is approved after the upgrade."""
+    s = Server(tmp_path / "data", extra_env={"PASARELA_SANDBOX_DELAY_MS": "30"})
+    os.makedirs(s.data_dir)
+    s.start()
+    t = new_tenant(s, platform_fee_bps=100)
+    old = approved(s, t["key"])
+    waiting = pay(s, t["key"], email="pending@example.com").json
+    assert s.stop() == 0
+    db = sqlite3.connect(os.path.join(s.data_dir, "pasarela.db"))
+    for table in ("ledger_accounts", "ledger_transactions", "ledger_entries", "payouts"):
+        db.execute(f"DROP TABLE {table}")
+    db.execute("ALTER TABLE payments DROP COLUMN account_mode")
+    db.execute("ALTER TABLE tenants DROP COLUMN settlement_delay_seconds")
+    db.execute("DELETE FROM schema_version WHERE version = 6")
+    db.commit()
+    db.close()
+    assert "(1 migration applied)" in s.cli("migrate").stdout
+    assert ledger_check(s.data_dir).returncode == 0
+    s.start()
+    raw, h = signed(s, sandbox_event(waiting, "approved"))
+    assert s.request("POST", "/webhooks/sandbox", raw=raw, headers=h).status == 200
+    wait_status(s, t["key"], waiting["id"], "approved")
+    r = s.request("POST", f"/v1/payments/{old['id']}/refunds", {"amount": 100}, key=t["key"])
+    assert r.status == 201, r
+    assert {e["payment_id"] for e in entries(s, t["key"])} == {waiting["id"]}
+    assert balance(s, t["key"])["available"] == 9601
+    assert s.stop() == 0
+    assert ledger_check(s.data_dir).returncode == 0

@@ -4,6 +4,9 @@
 -- ledger_accounts caches each account's balance, updated in the transaction that writes the
 -- entry; `pasarela ledger check` proves the cache equal to the sum of the entries.
 ALTER TABLE payments ADD COLUMN account_mode TEXT NOT NULL DEFAULT 'platform';
+-- Payments that moved on before the ledger existed have no postings, and get none later:
+-- their mode is 'legacy'. Pending ones are posted like any other when they are approved.
+UPDATE payments SET account_mode = 'legacy' WHERE status <> 'pending';
 ALTER TABLE tenants ADD COLUMN settlement_delay_seconds BIGINT NOT NULL DEFAULT 0;
 
 CREATE TABLE ledger_accounts (
