@@ -6,7 +6,8 @@
  *
  * Accounts: per (tenant, currency) pending, available, payouts (in transit), provider_fees and
  * receivable (what the tenant owes after a reversal its available balance could not cover);
- * per (platform, currency) fee_revenue and provider_clearing. */
+ * per (platform, currency) fee_revenue and provider_clearing. Pointer arguments are borrowed
+ * for the call. */
 #ifndef PASARELA_LEDGER_H
 #define PASARELA_LEDGER_H
 
