@@ -1,4 +1,5 @@
-/* The pasarela command line: serve, migrate, audit verify, rotate-master-key, version. */
+/* The pasarela command line: serve, migrate, audit verify, ledger check, rotate-master-key,
+ * version. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -16,8 +17,10 @@
 #include "http/idempotency.h"
 #include "http/server.h"
 #include "jobs/jobs.h"
-#include "providers/breaker.h"
 #include "keys/keyring.h"
+#include "ledger/ledger.h"
+#include "providers/accounts.h"
+#include "providers/breaker.h"
 #include "providers/http_client.h"
 #include "providers/oauth.h"
 #include "providers/sandbox.h"
@@ -40,6 +43,7 @@ static const char usage[] =
     "  audit verify   prove the audit trail intact, or name the first broken record\n"
     "  rotate-master-key\n"
     "                 re-seal every secret under a new master key (server stopped)\n"
+    "  ledger check   prove the ledger's invariants over the whole store\n"
     "  version        print the version\n"
     "\n"
     "`pasarela <command> --help` tells more about each.\n";
@@ -79,6 +83,14 @@ static const char rotate_help[] =
     "cannot be unsealed with the current key (it is named; nothing changed); 2 when it cannot\n"
     "run (no or bad key, the same key twice, a server running).\n"
     "Afterwards start the server with the new key; keep the old one until you have checked.\n";
+static const char ledger_help[] =
+    "usage: pasarela ledger check [--data DIR]\n"
+    "\n"
+    "Proves the ledger's invariants over the whole store: every transaction has two or more\n"
+    "entries summing to zero, every cached balance equals its entries, no pending, available\n"
+    "or in-transit balance is below zero, every approved payment is posted exactly once with\n"
+    "its refunds and chargeback, every payout as its state says. Exit 0 with a summary when\n"
+    "all hold; exit 1 listing the problems otherwise. Works while the server is stopped.\n";
 
 static bool wants_help(int argc, char **argv)
 {
@@ -266,10 +278,11 @@ static bool open_store(const struct config *cfg, int nconns, bool migrate, struc
 
 static const struct job_kind *job_kinds(size_t *count)
 {
-    static struct job_kind kinds[3];
+    static struct job_kind kinds[4];
     kinds[0] = sandbox_job_kind;
     kinds[1] = webhook_job_kind;
     kinds[2] = oauth_refresh_job_kind;
+    kinds[3] = ledger_release_job_kind;
     *count = ARRAY_LEN(kinds);
     return kinds;
 }
@@ -611,6 +624,43 @@ static int cmd_rotate(int argc, char **argv)
     return code;
 }
 
+static int cmd_ledger(int argc, char **argv)
+{
+    struct config cfg;
+    struct store *st;
+    struct perr err;
+    struct ledger_check_report r;
+    if (argc < 1 || wants_help(argc, argv) || strcmp(argv[0], "check") != 0) {
+        fputs(ledger_help, argc < 1 || wants_help(argc, argv) ? stdout : stderr);
+        return argc < 1 || wants_help(argc, argv) ? 0 : 2;
+    }
+    if (!load_config(&cfg, argc - 1, argv + 1) || !open_store(&cfg, 1, false, &st)) {
+        return 2;
+    }
+    enum perr_code rc = ledger_check(st, &r, &err);
+    store_close(st);
+    if (rc != PERR_OK) {
+        return fail("cannot read the ledger: %s", err.message);
+    }
+    if (r.problems_total == 0) {
+        printf("ledger: consistent: %lld transactions, %lld entries, %lld accounts, %lld "
+               "payments, %lld payouts\n",
+               (long long)r.transactions, (long long)r.entries, (long long)r.accounts,
+               (long long)r.payments, (long long)r.payouts);
+        return 0;
+    }
+    printf("ledger: INCONSISTENT: %lld problem%s found\n", (long long)r.problems_total,
+           r.problems_total == 1 ? "" : "s");
+    for (size_t i = 0; i < r.nproblems; i++) {
+        printf("  %s\n", r.problems[i]);
+    }
+    if ((int64_t)r.nproblems < r.problems_total) {
+        printf("  ... and more (at most %d are read per invariant)\n",
+               LEDGER_CHECK_PROBLEMS_MAX + 1);
+    }
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0 ||
@@ -630,6 +680,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "rotate-master-key") == 0) {
         return cmd_rotate(argc - 2, argv + 2);
+    }
+    if (strcmp(cmd, "ledger") == 0) {
+        return cmd_ledger(argc - 2, argv + 2);
     }
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("pasarela %s\n", PASARELA_VERSION);

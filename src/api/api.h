@@ -37,6 +37,14 @@ void api_providers_delete(struct request *req, struct response *res);
 void api_audit_verify(struct request *req, struct response *res);
 void api_providers_connect(struct request *req, struct response *res);
 void api_oauth_callback(struct request *req, struct response *res);
+void api_balance_get(struct request *req, struct response *res);
+void api_ledger_entries_list(struct request *req, struct response *res);
+void api_reports_platform(struct request *req, struct response *res);
+void api_payouts_create(struct request *req, struct response *res);
+void api_payouts_list(struct request *req, struct response *res);
+void api_payouts_get(struct request *req, struct response *res);
+void api_payouts_paid(struct request *req, struct response *res);
+void api_payouts_failed(struct request *req, struct response *res);
 
 /* ?limit= and ?starting_after= of a list endpoint; false after answering 400. */
 bool api_list_params(struct request *req, struct response *res, int64_t *limit,

@@ -9,6 +9,7 @@
 #include "core/money.h"
 #include "core/timeutil.h"
 #include "http/idempotency.h"
+#include "ledger/ledger.h"
 #include "providers/binding.h"
 
 #define LIMIT_DESCRIPTION_BYTES 1000
@@ -330,6 +331,9 @@ static enum perr_code record_created_tx(struct store_tx *tx, void *arg, struct p
         rc = insert_payment(req, tx, n, err);
     }
     if (rc == PERR_OK) {
+        rc = ledger_payment_created(tx, req->auth.tenant_id, n->id, err);
+    }
+    if (rc == PERR_OK) {
         rc = audit_created(req, tx, n->id, c->json, err);
     }
     if (rc == PERR_OK) {
@@ -645,6 +649,8 @@ static enum perr_code settle_refund(struct request *req, struct store_tx *tx,
     enum payment_status to = full ? PAYMENT_REFUNDED : PAYMENT_PARTIALLY_REFUNDED;
     if (to != from) {
         rc = payment_transition(tx, &c, req->auth.tenant_id, pid, from, to, "", err);
+    } else {
+        rc = ledger_sync_payment(tx, &c, req->auth.tenant_id, pid, err);
     }
     return rc;
 }

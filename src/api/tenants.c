@@ -6,7 +6,9 @@
 #include "core/timeutil.h"
 #include "domain/tenant.h"
 
-#define TENANT_COLUMNS "id, slug, name, status, plan, limits, platform_fee_bps, created, updated"
+#define TENANT_COLUMNS                                                                             \
+    "id, slug, name, status, plan, limits, platform_fee_bps, created, updated,"                    \
+    " settlement_delay_seconds"
 
 struct tenant_fields {
     const char *slug;
@@ -16,23 +18,27 @@ struct tenant_fields {
     json_t *limits; /* borrowed from the request body */
     bool has_fee;
     int64_t fee_bps;
+    bool has_delay;
+    int64_t delay_s;
 };
 
 static json_t *tenant_json(const struct store_rows *r, size_t i)
 {
     json_t *limits = json_loads(store_rows_get(r, i, 5), 0, NULL);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:I, s:s, s:s}", "id",
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:I, s:I, s:s, s:s}", "id",
                      store_rows_get(r, i, 0), "object", "tenant", "slug", store_rows_get(r, i, 1),
                      "name", store_rows_get(r, i, 2), "status", store_rows_get(r, i, 3), "plan",
                      store_rows_get(r, i, 4), "limits", limits ? limits : json_object(),
-                     "platform_fee_bps", (json_int_t)store_rows_int(r, i, 6), "created",
+                     "platform_fee_bps", (json_int_t)store_rows_int(r, i, 6),
+                     "settlement_delay_seconds", (json_int_t)store_rows_int(r, i, 9), "created",
                      store_rows_get(r, i, 7), "updated", store_rows_get(r, i, 8));
 }
 
 static enum perr_code read_fields(json_t *body, struct tenant_fields *f, struct perr *err)
 {
     static const char *const allowed[] = {
-        "slug", "name", "status", "plan", "limits", "platform_fee_bps", NULL};
+        "slug", "name", "status", "plan", "limits", "platform_fee_bps", "settlement_delay_seconds",
+        NULL};
     *f = (struct tenant_fields){0};
     enum perr_code rc = json_only_keys(body, allowed, err);
     if (rc == PERR_OK) {
@@ -68,6 +74,10 @@ static enum perr_code read_fields(json_t *body, struct tenant_fields *f, struct 
     }
     if (rc == PERR_OK) {
         rc = json_get_int(body, "platform_fee_bps", 0, 10000, &f->has_fee, &f->fee_bps, err);
+    }
+    if (rc == PERR_OK) {
+        rc = json_get_int(body, "settlement_delay_seconds", 0, LIMIT_SETTLEMENT_DELAY_S,
+                          &f->has_delay, &f->delay_s, err);
     }
     return rc;
 }
@@ -133,10 +143,10 @@ void api_tenants_create(struct request *req, struct response *res)
         return;
     }
     enum perr_code rc = store_exec(
-        &tx, "INSERT INTO tenants (" TENANT_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        &tx, "INSERT INTO tenants (" TENANT_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         SQL_PARAMS(SV_T(id), SV_T(f.slug), SV_T(f.name), SV_T(f.status ? f.status : "active"),
                    SV_T(f.plan ? f.plan : "default"), SV_T(limits), SV_I(f.fee_bps), SV_T(now),
-                   SV_T(now)),
+                   SV_T(now), SV_I(f.delay_s)),
         NULL, &err);
     free(limits);
     struct store_rows rows = {0};
@@ -212,12 +222,13 @@ void api_tenants_list(struct request *req, struct response *res)
 /* A tenant key may rename its own tenant; everything else is the operator's. */
 static const char *forbidden_for_tenant(const struct tenant_fields *f)
 {
-    return f->slug      ? "slug"
-           : f->status  ? "status"
-           : f->plan    ? "plan"
-           : f->limits  ? "limits"
-           : f->has_fee ? "platform_fee_bps"
-                        : NULL;
+    return f->slug        ? "slug"
+           : f->status    ? "status"
+           : f->plan      ? "plan"
+           : f->limits    ? "limits"
+           : f->has_fee   ? "platform_fee_bps"
+           : f->has_delay ? "settlement_delay_seconds"
+                          : NULL;
 }
 
 static void diff_string(json_t *before, json_t *after, const char *key, const char *old,
@@ -248,6 +259,11 @@ static void diff_fields(const struct store_rows *r, const struct tenant_fields *
         json_object_set_new(before, "platform_fee_bps", json_integer(old_fee));
         json_object_set_new(after, "platform_fee_bps", json_integer(f->fee_bps));
     }
+    int64_t old_delay = store_rows_int(r, 0, 9);
+    if (f->has_delay && old_delay != f->delay_s) {
+        json_object_set_new(before, "settlement_delay_seconds", json_integer(old_delay));
+        json_object_set_new(after, "settlement_delay_seconds", json_integer(f->delay_s));
+    }
 }
 
 static enum perr_code apply_patch(struct request *req, struct store_tx *tx, const char *id,
@@ -270,13 +286,15 @@ static enum perr_code apply_patch(struct request *req, struct store_tx *tx, cons
         char *limits = f->limits ? json_dump_compact(f->limits) : NULL;
         rc = store_exec(tx,
                         "UPDATE tenants SET slug = ?, name = ?, status = ?, plan = ?, limits = ?,"
-                        " platform_fee_bps = ?, updated = ? WHERE id = ?",
+                        " platform_fee_bps = ?, settlement_delay_seconds = ?, updated = ?"
+                        " WHERE id = ?",
                         SQL_PARAMS(SV_T(f->slug ? f->slug : store_rows_get(&rows, 0, 1)),
                                    SV_T(f->name ? f->name : store_rows_get(&rows, 0, 2)),
                                    SV_T(f->status ? f->status : store_rows_get(&rows, 0, 3)),
                                    SV_T(f->plan ? f->plan : store_rows_get(&rows, 0, 4)),
                                    SV_T(limits ? limits : store_rows_get(&rows, 0, 5)),
                                    SV_I(f->has_fee ? f->fee_bps : store_rows_int(&rows, 0, 6)),
+                                   SV_I(f->has_delay ? f->delay_s : store_rows_int(&rows, 0, 9)),
                                    SV_T(now), SV_T(id)),
                         NULL, err);
         free(limits);

@@ -17,7 +17,8 @@
 #define LIMIT_PLAN_BYTES 32
 #define LIMIT_LIST_DEFAULT 20
 #define LIMIT_LIST_MAX 100
-#define LIMIT_LIMITS_ENTRIES 64 /* entries in a tenant's limits object */
+#define LIMIT_LIMITS_ENTRIES 64               /* entries in a tenant's limits object */
+#define LIMIT_SETTLEMENT_DELAY_S (90 * 86400) /* a tenant's longest settlement delay */
 #define LIMIT_ADMIN_KEY_MIN 32
 #define LIMIT_ADMIN_KEY_MAX 256
 #define LIMIT_STMT_CACHE 128 /* prepared statements kept per connection */

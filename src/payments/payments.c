@@ -6,6 +6,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/timeutil.h"
+#include "ledger/ledger.h"
 
 enum perr_code payment_load(struct store_tx *tx, const char *tenant_id, const char *id,
                             struct store_rows *rows, struct perr *err)
@@ -170,6 +171,9 @@ enum perr_code payment_transition(struct store_tx *tx, const struct change_ctx *
     if (rc == PERR_OK) {
         rc = emit_event(tx, c, tenant_id, id, payment_event_type(to), err);
     }
+    if (rc == PERR_OK) {
+        rc = ledger_sync_payment(tx, c, tenant_id, id, err);
+    }
     return rc;
 }
 
@@ -219,6 +223,9 @@ enum perr_code payment_apply_provider(struct store_tx *tx, const struct change_c
         rc = payment_transition(tx, c, tenant_id, id, current, path[i], detail, err);
         current = path[i];
         *changed = true;
+    }
+    if (rc == PERR_OK && *changed && steps == 0) {
+        rc = ledger_sync_payment(tx, c, tenant_id, id, err); /* a refund without a new state */
     }
     return rc;
 }

@@ -52,15 +52,16 @@ enum perr_code payment_load(struct store_tx *tx, const char *tenant_id, const ch
 /* The API shape of row i. */
 json_t *payment_json(const struct store_rows *rows, size_t i);
 
-/* Moves a payment from `from` to `to` (one allowed step) in tx. */
+/* Moves a payment from `from` to `to` (one allowed step) in tx, with the ledger postings the
+ * new state calls for. */
 enum perr_code payment_transition(struct store_tx *tx, const struct change_ctx *c,
                                   const char *tenant_id, const char *id, enum payment_status from,
                                   enum payment_status to, const char *detail,
                                   struct perr *err) WARN_UNUSED;
 
 /* Applies a provider's view of the payment: every step from the current state to the
- * reported one (none when the report is behind), the refunded amount and the provider fee.
- * *changed tells whether anything moved. */
+ * reported one (none when the report is behind), the refunded amount and the provider fee,
+ * with their ledger postings. *changed tells whether anything moved. */
 enum perr_code payment_apply_provider(struct store_tx *tx, const struct change_ctx *c,
                                       const char *tenant_id, const char *id,
                                       const struct provider_payment *pp, bool *changed,

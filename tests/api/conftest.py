@@ -11,12 +11,17 @@ import socket
 import subprocess
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.abspath(os.environ.get("PASARELA_BIN", os.path.join(ROOT, "build", "pasarela")))
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+# Data directories of servers stopped during the current test module: `pasarela ledger check`
+# runs on each when the module ends (see ledger_check_after_module).
+STOPPED_DATA_DIRS = set()
+LEDGER_CHECK_PARALLEL = 4
 
 
 def free_port():
@@ -95,6 +100,7 @@ class Server:
             self.proc.kill()
             code = self.proc.wait()
         self.proc = None
+        STOPPED_DATA_DIRS.add(self.data_dir)
         self.log_file.close()
         if self.out_file is not self.log_file:
             self.out_file.close()
@@ -217,6 +223,27 @@ def raw_http(port, data, timeout=20):
             if not chunk:
                 raise AssertionError(f"connection closed before a full response: {out[:300]!r}")
             out += chunk
+
+
+def ledger_check(data_dir):
+    """Runs `pasarela ledger check` on a stopped server's data directory."""
+    return subprocess.run([BIN, "ledger", "check", "--data", data_dir], capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ledger_check_after_module():
+    """After every test module, proves the ledger's invariants in the store of every server the
+    module ran (skipping stores a test deleted), a few checks at a time."""
+    STOPPED_DATA_DIRS.clear()
+    yield
+    dirs = sorted(d for d in STOPPED_DATA_DIRS if os.path.exists(os.path.join(d, "pasarela.db")))
+    STOPPED_DATA_DIRS.clear()
+    with ThreadPoolExecutor(LEDGER_CHECK_PARALLEL) as pool:
+        results = list(pool.map(ledger_check, dirs))
+    failed = [(d, r) for d, r in zip(dirs, results) if r.returncode != 0]
+    assert not failed, "ledger check failed:\n" + "\n".join(
+        f"{d}: exit {r.returncode}\n{r.stdout}{r.stderr}" for d, r in failed)
 
 
 @pytest.fixture

@@ -135,6 +135,8 @@ def test_demo_generates_keys_and_prints_the_admin_key_once(server_factory):
     (["migrate", "--help"], "usage: pasarela migrate"),
     (["audit", "--help"], "usage: pasarela audit verify"),
     (["audit", "verify", "--help"], "usage: pasarela audit verify"),
+    (["ledger", "--help"], "usage: pasarela ledger check"),
+    (["ledger", "check", "--help"], "usage: pasarela ledger check"),
     (["--help"], "usage: pasarela <command>"),
 ])
 def test_help_prints_usage_and_exits_0(tmp_path, args, first):
@@ -148,6 +150,8 @@ def test_help_prints_usage_and_exits_0(tmp_path, args, first):
 def test_unknown_command_or_option_fails(tmp_path):
     p = run(["frobnicate"], cwd=tmp_path)
     assert p.returncode != 0 and "frobnicate" in p.stderr
+    p = run(["ledger", "frobnicate"], cwd=tmp_path)
+    assert p.returncode == 2 and p.stderr.startswith("usage: pasarela ledger check")
     p = run(["serve", "--frobnicate"], {"PASARELA_ADMIN_KEY": STRONG,
                                        "PASARELA_MASTER_KEY": master_key()}, cwd=tmp_path)
     assert_refuses(p, "--frobnicate")

@@ -68,8 +68,11 @@ def test_payment_goes_from_pending_to_approved_through_the_webhook(pserver, tena
     actions = [(a["action"], a["actor"]) for a in reversed(story["data"])]
     assert actions[0][0] == "payment.created" and actions[0][1].startswith("key:")
     assert actions[1] == ("payment.transition", "provider:sandbox")
-    assert story["data"][0]["changes"]["after"]["status"] == "approved"
-    assert story["data"][0]["changes"]["cause"] == "webhook"
+    # the approval's ledger postings (approval, release to available) in the same story
+    assert actions[2:] == [("ledger.posted", "provider:sandbox")] * 2
+    transition = story["data"][-2]
+    assert transition["changes"]["after"]["status"] == "approved"
+    assert transition["changes"]["cause"] == "webhook"
 
 
 def test_sandbox_outcomes(pserver, tenant):

@@ -8,7 +8,7 @@ import pytest
 from conftest import assert_error
 
 TENANT_FIELDS = {"id", "object", "slug", "name", "status", "plan", "limits", "platform_fee_bps",
-                 "created", "updated"}
+                 "settlement_delay_seconds", "created", "updated"}
 KEY_FIELDS = {"id", "object", "tenant_id", "name", "last4", "created", "revoked"}
 RFC3339 = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z"
 MISSING_TENANT = "ten_0000000000000000000000AB"
@@ -45,13 +45,14 @@ def test_create_tenant_answers_the_full_object(server):
         "slug": "acme", "name": "Acme S.A.", "plan": "pro_2",
         "limits": {"max_payment_amount": {"MXN": 5000000, "USD": 250000},
                    "monthly_volume": {"MXN": 900000000}},
-        "platform_fee_bps": 250})
+        "platform_fee_bps": 250, "settlement_delay_seconds": 86400})
     assert r.status == 201, r
     t = r.json
     assert set(t) == TENANT_FIELDS
     assert re.fullmatch(r"ten_[0-9A-Za-z]{20,40}", t["id"])
     assert t["object"] == "tenant" and t["slug"] == "acme" and t["name"] == "Acme S.A."
     assert t["status"] == "active" and t["plan"] == "pro_2" and t["platform_fee_bps"] == 250
+    assert t["settlement_delay_seconds"] == 86400
     assert t["limits"] == {"max_payment_amount": {"MXN": 5000000, "USD": 250000},
                            "monthly_volume": {"MXN": 900000000}}
     assert re.fullmatch(RFC3339, t["created"]) and t["updated"] == t["created"]
@@ -62,6 +63,7 @@ def test_create_tenant_defaults(server):
     t = server.create_tenant(slug="defaults")
     assert t["status"] == "active" and t["plan"] == "default"
     assert t["limits"] == {} and t["platform_fee_bps"] == 0
+    assert t["settlement_delay_seconds"] == 0
 
 
 def test_create_suspended_tenant(server):
@@ -109,6 +111,9 @@ def test_patch_tenant_as_admin(server):
     ({"status": "deleted"}, "status"),
     ({"platform_fee_bps": -1}, "platform_fee_bps"),
     ({"platform_fee_bps": 10001}, "platform_fee_bps"),
+    ({"settlement_delay_seconds": -1}, "settlement_delay_seconds"),
+    ({"settlement_delay_seconds": 90 * 86400 + 1}, "settlement_delay_seconds"),
+    ({"settlement_delay_seconds": "1"}, "settlement_delay_seconds"),
     ({"limits": {"max_payment_amount": {"MXN": 0}}}, "limits"),
     ({"limits": ["MXN"]}, "limits"),
     ({"slug": "Bad Slug"}, "slug"),
@@ -325,7 +330,7 @@ def test_tenant_key_may_rename_its_tenant(server, two):
 @pytest.mark.parametrize("field,value", [
     ("plan", "enterprise"), ("status", "suspended"), ("status", "active"),
     ("limits", {"max_payment_amount": {"MXN": 1}}), ("platform_fee_bps", 0),
-    ("platform_fee_bps", 5000), ("slug", "new-slug"),
+    ("platform_fee_bps", 5000), ("settlement_delay_seconds", 0), ("slug", "new-slug"),
 ])
 def test_tenant_key_may_not_change_operator_fields(server, two, field, value):
     (a, ka), _ = two
