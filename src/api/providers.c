@@ -203,12 +203,8 @@ static enum perr_code put_account(struct request *req, struct store_tx *tx, json
     char now[RFC3339_BYTES];
     time_format_rfc3339(time_now_unix_us(), now);
     if (!exists) {
-        a = (struct provider_account){
-            .config = json_object(), .secrets = json_object(), .hints = json_object()};
-        str_copy(a.owner, sizeof(a.owner), owner_of(req));
-        str_copy(a.provider, sizeof(a.provider), req->path_params[0]);
-        str_copy(a.mode, sizeof(a.mode), req->auth.tenant_id[0] ? "manual" : "platform");
-        str_copy(a.created, sizeof(a.created), now);
+        account_init(&a, owner_of(req), req->path_params[0],
+                     req->auth.tenant_id[0] ? "manual" : "platform", now);
     }
     json_t *before = exists ? account_json(&a) : json_object();
     str_copy(a.updated, sizeof(a.updated), now);

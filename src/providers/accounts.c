@@ -107,6 +107,17 @@ enum perr_code account_save(struct store_tx *tx, const uint8_t key[SHA256_BYTES]
     return rc;
 }
 
+void account_init(struct provider_account *a, const char *owner, const char *provider,
+                  const char *mode, const char *created)
+{
+    *a = (struct provider_account){
+        .config = json_object(), .secrets = json_object(), .hints = json_object()};
+    str_copy(a->owner, sizeof(a->owner), owner);
+    str_copy(a->provider, sizeof(a->provider), provider);
+    str_copy(a->mode, sizeof(a->mode), mode);
+    str_copy(a->created, sizeof(a->created), created);
+}
+
 void account_release(struct provider_account *a)
 {
     json_decref(a->config);

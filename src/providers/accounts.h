@@ -39,6 +39,9 @@ enum perr_code account_load(struct store_tx *tx, const uint8_t key[SHA256_BYTES]
 enum perr_code account_save(struct store_tx *tx, const uint8_t key[SHA256_BYTES],
                             const struct provider_account *a, bool exists,
                             struct perr *err) WARN_UNUSED;
+/* A new account of owner at provider, with empty settings and secrets, created at `created`. */
+void account_init(struct provider_account *a, const char *owner, const char *provider,
+                  const char *mode, const char *created);
 void account_release(struct provider_account *a);
 /* The API shape: settings and masked secrets, never a secret. New reference. */
 json_t *account_json(const struct provider_account *a);

@@ -470,18 +470,10 @@ static enum perr_code mp_authorize_url(const struct provider_ctx *ctx, const cha
     if (rc != PERR_OK) {
         return rc;
     }
-    struct buf b;
-    buf_init(&b, size - 1);
-    bool ok = buf_printf(&b, "%s/authorization?client_id=", ctx->app->cfg->mercadopago_auth_url) &&
-              outbound_urlencode(&b, id) &&
-              buf_append_str(&b, "&response_type=code&platform_id=mp&state=") &&
-              outbound_urlencode(&b, state) && buf_append_str(&b, "&redirect_uri=") &&
-              outbound_urlencode(&b, redirect_uri);
-    if (ok) {
-        str_copy(url, size, buf_str(&b));
-    }
-    buf_release(&b);
-    return ok ? PERR_OK : perr_set(err, PERR_INTERNAL, NULL, "authorization URL too long");
+    char prefix[CONFIG_PATH_BYTES + 64];
+    snprintf(prefix, sizeof(prefix), "%s/authorization?response_type=code&platform_id=mp&",
+             ctx->app->cfg->mercadopago_auth_url);
+    return outbound_authorize_url(prefix, id, state, redirect_uri, url, size, err);
 }
 
 static enum perr_code mp_token(const struct provider_ctx *ctx, json_t *grant,

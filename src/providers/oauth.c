@@ -196,11 +196,7 @@ enum perr_code oauth_store_tokens(struct app *app, struct store_tx *tx, const ch
     char now[RFC3339_BYTES];
     time_format_rfc3339(time_now_unix_us(), now);
     if (!exists) {
-        a = (struct provider_account){
-            .config = json_object(), .secrets = json_object(), .hints = json_object()};
-        str_copy(a.owner, sizeof(a.owner), tenant_id);
-        str_copy(a.provider, sizeof(a.provider), provider);
-        str_copy(a.created, sizeof(a.created), now);
+        account_init(&a, tenant_id, provider, "connected", now);
     }
     json_t *before = exists ? audit_view(&a) : json_object();
     set_tokens(&a, t);

@@ -144,6 +144,23 @@ enum perr_code outbound_fail(const struct outbound *o, const struct outbound_res
                     said ? said : "no message");
 }
 
+enum perr_code outbound_authorize_url(const char *prefix, const char *client_id, const char *state,
+                                      const char *redirect_uri, char *url, size_t size,
+                                      struct perr *err)
+{
+    struct buf b;
+    buf_init(&b, size - 1);
+    bool ok = buf_append_str(&b, prefix) && buf_append_str(&b, "client_id=") &&
+              outbound_urlencode(&b, client_id) && buf_append_str(&b, "&state=") &&
+              outbound_urlencode(&b, state) && buf_append_str(&b, "&redirect_uri=") &&
+              outbound_urlencode(&b, redirect_uri);
+    if (ok) {
+        str_copy(url, size, buf_str(&b));
+    }
+    buf_release(&b);
+    return ok ? PERR_OK : perr_set(err, PERR_INTERNAL, NULL, "authorization URL too long");
+}
+
 bool outbound_urlencode(struct buf *b, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";

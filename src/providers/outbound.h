@@ -42,6 +42,12 @@ void outbound_result_release(struct outbound_result *r);
 enum perr_code outbound_fail(const struct outbound *o, const struct outbound_result *r,
                              const char *message_path, struct perr *err) WARN_UNUSED;
 
+/* "<prefix>client_id=..&state=..&redirect_uri=.." (values percent-encoded) into url, where
+ * prefix is the provider's authorization URL up to its own fixed parameters and a '&'. */
+enum perr_code outbound_authorize_url(const char *prefix, const char *client_id, const char *state,
+                                      const char *redirect_uri, char *url, size_t size,
+                                      struct perr *err) WARN_UNUSED;
+
 /* Appends s to b percent-encoded for a URL query or a form body. */
 bool outbound_urlencode(struct buf *b, const char *s) WARN_UNUSED;
 

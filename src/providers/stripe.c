@@ -228,21 +228,23 @@ static enum perr_code stripe_create(const struct provider_ctx *ctx,
     return rc;
 }
 
-static enum perr_code stripe_get(const struct provider_ctx *ctx, const char *provider_id,
-                                 struct provider_payment *out, struct perr *err)
+/* A call about one PaymentIntent (path: a format with one %s, its id percent-encoded) whose
+ * answer is the PaymentIntent. */
+static enum perr_code intent_call(const struct provider_ctx *ctx, const char *method,
+                                  const char *idempotency_key, const char *path,
+                                  const char *provider_id, struct provider_payment *out,
+                                  struct perr *err)
 {
     struct stripe_call c;
     struct outbound_result r;
-    enum perr_code rc = stripe_prepare(ctx, &c, "GET", NULL, err);
+    enum perr_code rc = stripe_prepare(ctx, &c, method, idempotency_key, err);
     if (rc != PERR_OK) {
         return rc;
     }
     struct buf id;
     buf_init(&id, PROVIDER_ID_BYTES * 3);
     bool ok = outbound_urlencode(&id, provider_id);
-    stripe_url(&c, api_url(ctx),
-               "/v1/payment_intents/%s?expand%%5B%%5D=latest_charge.balance_transaction",
-               ok ? buf_str(&id) : "");
+    stripe_url(&c, api_url(ctx), path, ok ? buf_str(&id) : "");
     buf_release(&id);
     rc = stripe_perform(&c, &r, "error.message", err);
     stripe_release(&c);
@@ -251,6 +253,14 @@ static enum perr_code stripe_get(const struct provider_ctx *ctx, const char *pro
         outbound_result_release(&r);
     }
     return rc;
+}
+
+static enum perr_code stripe_get(const struct provider_ctx *ctx, const char *provider_id,
+                                 struct provider_payment *out, struct perr *err)
+{
+    return intent_call(ctx, "GET", NULL,
+                       "/v1/payment_intents/%s?expand%%5B%%5D=latest_charge.balance_transaction",
+                       provider_id, out, err);
 }
 
 static enum perr_code stripe_refund(const struct provider_ctx *ctx, const char *provider_id,
@@ -280,26 +290,9 @@ static enum perr_code stripe_refund(const struct provider_ctx *ctx, const char *
 static enum perr_code stripe_cancel(const struct provider_ctx *ctx, const char *provider_id,
                                     struct provider_payment *out, struct perr *err)
 {
-    struct stripe_call c;
-    struct outbound_result r;
     char key[PROVIDER_ID_BYTES + 8];
     snprintf(key, sizeof(key), "cancel-%s", provider_id);
-    enum perr_code rc = stripe_prepare(ctx, &c, "POST", key, err);
-    if (rc != PERR_OK) {
-        return rc;
-    }
-    struct buf id;
-    buf_init(&id, PROVIDER_ID_BYTES * 3);
-    bool ok = outbound_urlencode(&id, provider_id);
-    stripe_url(&c, api_url(ctx), "/v1/payment_intents/%s/cancel", ok ? buf_str(&id) : "");
-    buf_release(&id);
-    rc = stripe_perform(&c, &r, "error.message", err);
-    stripe_release(&c);
-    if (rc == PERR_OK) {
-        rc = stripe_parse_intent(r.json, out, err);
-        outbound_result_release(&r);
-    }
-    return rc;
+    return intent_call(ctx, "POST", key, "/v1/payment_intents/%s/cancel", provider_id, out, err);
 }
 
 /* One page of PaymentIntents created in [from, to); *last receives the last id ("" at the
@@ -409,18 +402,10 @@ static enum perr_code stripe_authorize_url(const struct provider_ctx *ctx, const
     if (rc != PERR_OK) {
         return rc;
     }
-    struct buf b;
-    buf_init(&b, size - 1);
-    bool ok = buf_printf(&b, "%s/oauth/authorize?response_type=code&scope=read_write&client_id=",
-                         ctx->app->cfg->stripe_connect_url) &&
-              outbound_urlencode(&b, client_id) && buf_append_str(&b, "&state=") &&
-              outbound_urlencode(&b, state) && buf_append_str(&b, "&redirect_uri=") &&
-              outbound_urlencode(&b, redirect_uri);
-    if (ok) {
-        str_copy(url, size, buf_str(&b));
-    }
-    buf_release(&b);
-    return ok ? PERR_OK : perr_set(err, PERR_INTERNAL, NULL, "authorization URL too long");
+    char prefix[CONFIG_PATH_BYTES + 64];
+    snprintf(prefix, sizeof(prefix), "%s/oauth/authorize?response_type=code&scope=read_write&",
+             ctx->app->cfg->stripe_connect_url);
+    return outbound_authorize_url(prefix, client_id, state, redirect_uri, url, size, err);
 }
 
 /* A call to Connect's OAuth host with the platform's key; never retried (codes and refresh
