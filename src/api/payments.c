@@ -614,13 +614,21 @@ static enum perr_code settle_refund(struct request *req, struct store_tx *tx,
                               SV_T(req->auth.tenant_id), SV_T(plan->id)),
                    NULL, err);
     if (rc == PERR_OK) {
-        rc = store_exec(tx,
-                        succeeded ? "UPDATE payments SET amount_refunded = amount_refunded + ?"
-                                    " WHERE tenant_id = ? AND id = ?"
-                                  : "UPDATE payments SET refund_reserved = refund_reserved - ?"
-                                    " WHERE tenant_id = ? AND id = ?",
-                        SQL_PARAMS(SV_I(plan->amount), SV_T(req->auth.tenant_id), SV_T(pid)), NULL,
-                        err);
+        rc = succeeded
+                 /* capped: the provider's notification of this very refund may have been
+                  * applied first */
+                 ? store_exec(tx,
+                              "UPDATE payments SET amount_refunded = CASE WHEN amount_refunded + ?"
+                              " > amount THEN amount ELSE amount_refunded + ? END"
+                              " WHERE tenant_id = ? AND id = ?",
+                              SQL_PARAMS(SV_I(plan->amount), SV_I(plan->amount),
+                                         SV_T(req->auth.tenant_id), SV_T(pid)),
+                              NULL, err)
+                 : store_exec(tx,
+                              "UPDATE payments SET refund_reserved = refund_reserved - ?"
+                              " WHERE tenant_id = ? AND id = ?",
+                              SQL_PARAMS(SV_I(plan->amount), SV_T(req->auth.tenant_id), SV_T(pid)),
+                              NULL, err);
     }
     if (rc == PERR_OK) {
         json_t *changes = api_changes(json_pack("{s:s}", "status", "pending"),
