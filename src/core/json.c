@@ -160,55 +160,83 @@ bool json_canonical_string(const char *s, size_t len, struct buf *out)
     return ok && buf_append(out, s + run, len - run) && buf_append(out, "\"", 1);
 }
 
-static int compare_keys(const void *a, const void *b)
+/* A member of an object being written: its key and value, borrowed from the object. */
+struct member {
+    const char *key;
+    json_t *value;
+};
+
+static int compare_members(const void *a, const void *b)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+    return strcmp(((const struct member *)a)->key, ((const struct member *)b)->key);
 }
 
-static bool canonical_value(json_t *v, struct buf *out, int depth);
-
-static bool canonical_object(json_t *v, struct buf *out, int depth)
+static bool append_int(struct buf *out, int64_t n)
 {
+    char digits[24];
+    size_t at = sizeof(digits);
+    uint64_t u = n < 0 ? 0 - (uint64_t)n : (uint64_t)n;
+    do {
+        digits[--at] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (n < 0) {
+        digits[--at] = '-';
+    }
+    return buf_append(out, digits + at, sizeof(digits) - at);
+}
+
+static bool write_value(json_t *v, struct buf *out, int depth, bool sorted);
+
+/* An object's members, in the order of their keys when sorted, else in insertion order. */
+static bool write_object(json_t *v, struct buf *out, int depth, bool sorted)
+{
+    struct member small[32];
     size_t n = json_object_size(v);
-    const char **keys = xcalloc(n, sizeof(*keys));
+    struct member *members = n <= ARRAY_LEN(small) ? small : xcalloc(n, sizeof(*members));
     size_t i = 0;
     const char *key;
     json_t *value;
     json_object_foreach (v, key, value) {
-        (void)value;
-        keys[i++] = key;
+        members[i++] = (struct member){.key = key, .value = value};
     }
-    qsort(keys, n, sizeof(*keys), compare_keys);
+    if (sorted) {
+        qsort(members, n, sizeof(*members), compare_members);
+    }
     bool ok = buf_append(out, "{", 1);
     for (i = 0; i < n && ok; i++) {
         ok = (i == 0 || buf_append(out, ",", 1)) &&
-             json_canonical_string(keys[i], strlen(keys[i]), out) && buf_append(out, ":", 1) &&
-             canonical_value(json_object_get(v, keys[i]), out, depth + 1);
+             json_canonical_string(members[i].key, strlen(members[i].key), out) &&
+             buf_append(out, ":", 1) && write_value(members[i].value, out, depth + 1, sorted);
     }
-    free(keys);
+    if (members != small) {
+        free(members);
+    }
     return ok && buf_append(out, "}", 1);
 }
 
-static bool canonical_value(json_t *v, struct buf *out, int depth)
+/* Writes v without whitespace; false for a real (nothing pasarela writes is a float), nesting
+ * past the limit, or a buffer past its ceiling. */
+static bool write_value(json_t *v, struct buf *out, int depth, bool sorted)
 {
     if (depth > LIMIT_JSON_DEPTH) {
         return false;
     }
     switch (json_typeof(v)) {
     case JSON_OBJECT:
-        return canonical_object(v, out, depth);
+        return write_object(v, out, depth, sorted);
     case JSON_ARRAY: {
         bool ok = buf_append(out, "[", 1);
         for (size_t i = 0; i < json_array_size(v) && ok; i++) {
             ok = (i == 0 || buf_append(out, ",", 1)) &&
-                 canonical_value(json_array_get(v, i), out, depth + 1);
+                 write_value(json_array_get(v, i), out, depth + 1, sorted);
         }
         return ok && buf_append(out, "]", 1);
     }
     case JSON_STRING:
         return json_canonical_string(json_string_value(v), json_string_length(v), out);
     case JSON_INTEGER:
-        return buf_printf(out, "%lld", (long long)json_integer_value(v));
+        return append_int(out, json_integer_value(v));
     case JSON_TRUE:
         return buf_append_str(out, "true");
     case JSON_FALSE:
@@ -223,14 +251,31 @@ static bool canonical_value(json_t *v, struct buf *out, int depth)
 
 bool json_canonical(json_t *v, struct buf *out)
 {
-    return canonical_value(v, out, 0);
+    return write_value(v, out, 0, true);
 }
 
-char *json_dump_compact(const json_t *v)
+/* jansson's own writer is several times slower: it serves only what ours refuses. */
+static char *dump(json_t *v, bool sorted, size_t flags)
 {
-    char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    struct buf b;
+    buf_init(&b, SIZE_MAX / 2);
+    if (write_value(v, &b, 0, sorted)) {
+        return b.data;
+    }
+    buf_release(&b);
+    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | flags);
     PASSERT(s != NULL);
     return s;
+}
+
+char *json_dump_compact(json_t *v)
+{
+    return dump(v, true, JSON_SORT_KEYS);
+}
+
+char *json_dump_ordered(json_t *v)
+{
+    return dump(v, false, JSON_PRESERVE_ORDER);
 }
 
 static bool is_number_char(char c)
@@ -271,7 +316,7 @@ json_t *json_loads_exact(const char *text, size_t len)
     return v;
 }
 
-char *json_dump_with_raw(const json_t *obj, const char *raw_members)
+char *json_dump_with_raw(json_t *obj, const char *raw_members)
 {
     char *dumped = json_dump_compact(obj);
     size_t n = strlen(dumped), raw = strlen(raw_members);

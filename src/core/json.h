@@ -35,7 +35,9 @@ bool json_canonical(json_t *v, struct buf *out) WARN_UNUSED;
 bool json_canonical_string(const char *s, size_t len, struct buf *out) WARN_UNUSED;
 
 /* Dumps compactly (with sorted keys) into a new malloc'd string the caller frees. */
-char *json_dump_compact(const json_t *v);
+char *json_dump_compact(json_t *v);
+/* Dumps compactly with members in insertion order (answers and logs). New string. */
+char *json_dump_ordered(json_t *v);
 
 /* Parses a provider's JSON answer keeping its decimals exact: every number with a fraction or
  * an exponent becomes the string of its characters ("12.50"); integers stay integers. NULL
@@ -44,6 +46,6 @@ json_t *json_loads_exact(const char *text, size_t len);
 
 /* Dumps obj compactly with raw members (`"amount":12.50`, made by the caller from trusted
  * parts only) spliced in first: how exact decimals go out without a float. New string. */
-char *json_dump_with_raw(const json_t *obj, const char *raw_members);
+char *json_dump_with_raw(json_t *obj, const char *raw_members);
 
 #endif

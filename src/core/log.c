@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <unistd.h>
 
+#include "core/json.h"
 #include "core/timeutil.h"
 
 static enum log_level min_level = LOG_INFO;
@@ -43,7 +44,7 @@ void log_emit(enum log_level level, const char *msg, json_t *fields)
         json_object_update(line, fields);
         json_decref(fields);
     }
-    char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *text = json_dump_ordered(line);
     json_decref(line);
     if (!text) {
         return;

@@ -135,12 +135,12 @@ bool idempotency_begin(struct request *req, struct response *res)
 }
 
 enum perr_code idempotency_store(struct request *req, struct store_tx *tx, int status,
-                                 const json_t *body, struct perr *err)
+                                 json_t *body, struct perr *err)
 {
     if (!req->idem.claimed) {
         return PERR_OK;
     }
-    char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *text = json_dump_ordered(body);
     PASSERT(text != NULL);
     enum perr_code rc =
         store_exec(tx,

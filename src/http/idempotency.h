@@ -18,7 +18,7 @@
 bool idempotency_begin(struct request *req, struct response *res);
 /* In the handler's final write transaction: stores the answer under the claimed key. */
 enum perr_code idempotency_store(struct request *req, struct store_tx *tx, int status,
-                                 const json_t *body, struct perr *err) WARN_UNUSED;
+                                 json_t *body, struct perr *err) WARN_UNUSED;
 /* After the handler: releases a claim whose answer was not stored. */
 void idempotency_end(struct request *req);
 /* Deletes keys older than the retention; returns how many. */

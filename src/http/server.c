@@ -182,7 +182,7 @@ static enum MHD_Result send_response(struct request *req, struct response *res)
             json_t *e = json_object_get(res->body, "error");
             json_object_set_new(e, "request_id", json_string(req->request_id));
         }
-        text = json_dumps(res->body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        text = json_dump_ordered(res->body);
         PASSERT(text != NULL);
         len = strlen(text);
     } else {

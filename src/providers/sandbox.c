@@ -135,7 +135,8 @@ static enum perr_code insert_payment(const struct provider_ctx *ctx,
         out->checkout_url[0] = '\0';
     }
     struct sandbox_insert si = {.ctx = ctx, .req = req, .outcome = outcome, .out = out};
-    enum perr_code rc = store_write(ctx->app->store, insert_tx, &si, err);
+    /* Early: the payment's own write, which follows, commits with it or after it. */
+    enum perr_code rc = store_write_early(ctx->app->store, insert_tx, &si, err);
     if (rc == PERR_OK && outcome != OUT_PENDING) {
         jobs_notify(ctx->app->jobs);
     }

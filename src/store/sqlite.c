@@ -4,7 +4,9 @@
  * - store_write: the caller hands over a function; the writer thread runs whatever functions
  *   are queued back to back, each in its own SAVEPOINT, commits the batch with one fsync and
  *   wakes their callers. The hot paths (payments, webhooks, jobs) take this way: no lock is
- *   handed from thread to thread per transaction.
+ *   handed from thread to thread per transaction. store_write_early answers its caller as
+ *   soon as the function has run: the writer runs functions in the order they were queued,
+ *   so the change is durable once any later write is.
  * - store_tx_begin(WRITE): the caller runs its statements under the write lock, in a
  *   SAVEPOINT of the open batch; when it ends and another writer is queued it leaves the
  *   COMMIT to that writer and waits; the last one in line commits the batch.
@@ -44,6 +46,13 @@ struct batch_member {
 
 #define BATCH_MAX_MEMBERS 64
 #define CHECKPOINT_WAL_PAGES 1000 /* SQLite's own autocheckpoint threshold */
+/* Checkpoints at most this often: a page the writer changes again and again (the last leaf of
+ * every growing index) is copied and synced once a round, not once a commit. */
+#define CHECKPOINT_INTERVAL_MS 200
+/* Past this size the writer itself finishes the checkpoint between two batches, so that the
+ * next batch starts the WAL over instead of growing it: the background checkpointer alone
+ * never catches up with a writer that always has a batch open. */
+#define WAL_RESTART_PAGES 4096
 
 struct write_item {
     enum perr_code (*fn)(struct store_tx *tx, void *ctx, struct perr *err);
@@ -51,6 +60,7 @@ struct write_item {
     struct perr *err;
     struct store *st;
     enum perr_code result;
+    bool early; /* answered once fn has run, before its batch commits */
     bool done;
     pthread_cond_t done_cond; /* signalled for this item alone: no waiter wakes for another's */
     struct write_item *next;
@@ -86,9 +96,12 @@ struct store_backend {
     pthread_mutex_t checkpoint_lock;
     pthread_cond_t checkpoint_wake;
     bool checkpoint_due;      /* guarded by checkpoint_lock */
+    int wal_pages;            /* the WAL's size after the last commit; writer only */
     bool checkpoint_stopping; /* guarded by checkpoint_lock */
     uint64_t stat_checkpoints;
     uint64_t stat_checkpoint_us;
+    uint64_t stat_writer_checkpoints;
+    uint64_t stat_writer_checkpoint_us;
     /* Counters for the shutdown report (guarded by write_lock). */
     uint64_t stat_members;
     uint64_t stat_commits;
@@ -151,6 +164,7 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages)
 {
     (void)db, (void)name;
     struct store_backend *b = arg;
+    b->wal_pages = pages;
     if (pages >= CHECKPOINT_WAL_PAGES) {
         pthread_mutex_lock(&b->checkpoint_lock);
         b->checkpoint_due = true;
@@ -184,6 +198,14 @@ static void *checkpoint_loop(void *arg)
         pthread_mutex_lock(&b->checkpoint_lock);
         b->stat_checkpoints++;
         b->stat_checkpoint_us += time_monotonic_us() - start_us;
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += CHECKPOINT_INTERVAL_MS * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        while (!b->checkpoint_stopping &&
+               pthread_cond_timedwait(&b->checkpoint_wake, &b->checkpoint_lock, &until) == 0) {
+        }
     }
     pthread_mutex_unlock(&b->checkpoint_lock);
     return NULL;
@@ -193,7 +215,7 @@ static void start_checkpointer(struct store_backend *b)
 {
     sqlite3_wal_hook(b->writer.db, on_wal_commit, b);
     PASSERT(pthread_create(&b->checkpoint_thread, NULL, checkpoint_loop, b) == 0);
-    pthread_setname_np(b->checkpoint_thread, "store-checkpoint");
+    pthread_setname_np(b->checkpoint_thread, "store-ckpt");
     b->checkpoint_started = true;
 }
 
@@ -225,11 +247,13 @@ static void sqlite_close(struct store_backend *b)
     }
     if (b->stat_members) {
         log_emit(LOG_INFO, "store write statistics",
-                 json_pack("{s:I, s:I, s:I, s:I, s:I}", "write_transactions",
+                 json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "write_transactions",
                            (json_int_t)b->stat_members, "commits", (json_int_t)b->stat_commits,
                            "writer_busy_us", (json_int_t)b->stat_held_us, "checkpoints",
                            (json_int_t)b->stat_checkpoints, "checkpoint_us",
-                           (json_int_t)b->stat_checkpoint_us));
+                           (json_int_t)b->stat_checkpoint_us, "writer_checkpoints",
+                           (json_int_t)b->stat_writer_checkpoints, "writer_checkpoint_us",
+                           (json_int_t)b->stat_writer_checkpoint_us));
     }
     for (int i = 0; i < b->nconns; i++) {
         if (b->conns[i].db) {
@@ -282,7 +306,11 @@ static enum perr_code sqlite_open(const char *location, int nconns, struct store
     pthread_mutex_init(&b->queue_lock, NULL);
     pthread_cond_init(&b->queue_ready, NULL);
     pthread_mutex_init(&b->checkpoint_lock, NULL);
-    pthread_cond_init(&b->checkpoint_wake, NULL);
+    pthread_condattr_t monotonic;
+    pthread_condattr_init(&monotonic);
+    pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
+    pthread_cond_init(&b->checkpoint_wake, &monotonic);
+    pthread_condattr_destroy(&monotonic);
     enum perr_code rc = open_conn(b, &b->writer, err);
     for (int i = 0; i < nconns && rc == PERR_OK; i++) {
         rc = open_conn(b, &b->conns[i], err);
@@ -524,20 +552,59 @@ static enum perr_code run_item(struct store_backend *b, struct write_item *it)
     return result;
 }
 
-/* Runs a round of queued write functions back to back in one batch and commits it. */
-static void run_round(struct store_backend *b, struct write_item *items)
+static void item_done(struct write_item *it)
+{
+    it->done = true;
+    pthread_cond_signal(&it->done_cond);
+}
+
+/* Runs a round of queued write functions back to back in one batch and commits it. Early
+ * items are answered as soon as they have run; the others are returned, in order, to be
+ * answered with the batch's outcome. */
+static struct write_item *run_round(struct store_backend *b, struct write_item *items)
 {
     lock_writer(b);
     bool any_ok = false;
-    for (struct write_item *it = items; it; it = it->next) {
+    struct write_item *waiting = NULL, **tail = &waiting;
+    for (struct write_item *it = items, *next; it; it = next) {
+        next = it->next; /* read before an early item is answered: it lives on its caller's stack */
         it->result = run_item(b, it);
+        if (it->early) {
+            pthread_mutex_lock(&b->queue_lock);
+            item_done(it);
+            pthread_mutex_unlock(&b->queue_lock);
+            continue;
+        }
         any_ok |= it->result == PERR_OK;
+        *tail = it;
+        tail = &it->next;
     }
+    *tail = NULL;
     enum perr_code committed = b->batch_open ? commit_batch(b) : PERR_OK;
-    for (struct write_item *it = items; any_ok && committed != PERR_OK && it; it = it->next) {
+    for (struct write_item *it = waiting; any_ok && committed != PERR_OK && it; it = it->next) {
         if (it->result == PERR_OK) {
             it->result = perr_set(it->err, committed, NULL, NULL);
         }
+    }
+    unlock_writer(b);
+    return waiting;
+}
+
+/* Between batches: copies what the background checkpointer has not yet, so that the next
+ * batch can start the WAL over. Busy (the checkpointer is at it) means: next time. */
+static void finish_checkpoint(struct store_backend *b)
+{
+    lock_writer(b);
+    if (!b->batch_open) {
+        uint64_t start_us = time_monotonic_us();
+        int rc = sqlite3_wal_checkpoint_v2(b->writer.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
+                                           NULL);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+            db_error(b->writer.db, rc, "checkpoint", NULL);
+        }
+        b->wal_pages = 0; /* the next commit tells the size again */
+        b->stat_writer_checkpoints++;
+        b->stat_writer_checkpoint_us += time_monotonic_us() - start_us;
     }
     unlock_writer(b);
 }
@@ -557,12 +624,16 @@ static void *writer_loop(void *arg)
         b->queue_head = NULL;
         b->queue_tail = &b->queue_head;
         pthread_mutex_unlock(&b->queue_lock);
-        run_round(b, items);
+        struct write_item *waiting = run_round(b, items);
         pthread_mutex_lock(&b->queue_lock);
-        for (struct write_item *it = items, *next; it; it = next) {
+        for (struct write_item *it = waiting, *next; it; it = next) {
             next = it->next; /* read before done: the item lives on its caller's stack */
-            it->done = true;
-            pthread_cond_signal(&it->done_cond);
+            item_done(it);
+        }
+        if (b->wal_pages >= WAL_RESTART_PAGES) {
+            pthread_mutex_unlock(&b->queue_lock);
+            finish_checkpoint(b);
+            pthread_mutex_lock(&b->queue_lock);
         }
     }
     pthread_mutex_unlock(&b->queue_lock);
@@ -571,9 +642,9 @@ static void *writer_loop(void *arg)
 
 static enum perr_code sqlite_write(struct store_backend *b, struct store *st,
                                    enum perr_code (*fn)(struct store_tx *, void *, struct perr *),
-                                   void *ctx, struct perr *err)
+                                   void *ctx, bool early, struct perr *err)
 {
-    struct write_item it = {.fn = fn, .ctx = ctx, .err = err, .st = st};
+    struct write_item it = {.fn = fn, .ctx = ctx, .err = err, .st = st, .early = early};
     PASSERT(!pthread_equal(pthread_self(), b->writer_thread));
     pthread_cond_init(&it.done_cond, NULL);
     pthread_mutex_lock(&b->queue_lock);
