@@ -133,77 +133,103 @@ static enum perr_code read_input(json_t *body, struct payment_input *in, struct 
 }
 
 /* The tenant's limit of `kind` for the currency, or 0 when it has none. */
-static int64_t tenant_limit(const char *limits_text, const char *kind, const char *currency)
+static int64_t tenant_limit(json_t *limits, const char *kind, const char *currency)
 {
-    json_t *limits = json_loads(limits_text ? limits_text : "{}", 0, NULL);
     json_t *v = json_object_get(json_object_get(limits, kind), currency);
-    int64_t n = json_is_integer(v) ? json_integer_value(v) : 0;
-    json_decref(limits);
-    return n;
+    return json_is_integer(v) ? json_integer_value(v) : 0;
 }
 
-/* Checks both limits and, in a write transaction, counts the amount into the month's volume.
- * fee_bps (may be NULL) receives the tenant's platform fee. */
-static enum perr_code check_limits(struct store_tx *tx, const char *tenant_id,
-                                   const struct payment_input *in, bool count, int64_t *fee_bps,
+/* What a new payment must respect: the tenant's limits in its currency (0: none) and its
+ * platform fee. */
+struct payment_terms {
+    int64_t max_amount;
+    int64_t monthly_volume;
+    int64_t fee_bps;
+};
+
+static enum perr_code over_monthly(const struct payment_input *in, int64_t monthly, int64_t volume,
                                    struct perr *err)
 {
+    return perr_set(err, PERR_LIMIT_MONTHLY_VOLUME, "amount",
+                    "This payment would take the tenant over its monthly volume of %lld %s "
+                    "(minor units); %lld remain this month.",
+                    (long long)monthly, in->currency->code,
+                    (long long)(monthly > volume ? monthly - volume : 0));
+}
+
+/* Reads the tenant's terms and refuses a payment over either limit, before the provider is
+ * called; the store's writer counts the volume again when it records the payment. */
+static enum perr_code check_terms(struct request *req, const struct payment_input *in,
+                                  struct payment_terms *terms, struct perr *err)
+{
+    struct store_tx tx;
     struct store_rows rows;
     char month[8];
     payment_month(month);
-    enum perr_code rc = store_exec(
-        tx,
-        "SELECT t.limits, v.amount, t.platform_fee_bps FROM tenants t LEFT JOIN tenant_volume v"
-        " ON v.tenant_id = t.id"
-        " AND v.currency = ? AND v.month = ? WHERE t.id = ?",
-        SQL_PARAMS(SV_T(in->currency->code), SV_T(month), SV_T(tenant_id)), &rows, err);
+    *terms = (struct payment_terms){0};
+    enum perr_code rc = store_tx_begin(req->app->store, STORE_TX_READ, &tx, err);
     if (rc != PERR_OK) {
         return rc;
     }
     const char *code = in->currency->code;
-    int64_t max =
-        rows.nrows ? tenant_limit(store_rows_get(&rows, 0, 0), "max_payment_amount", code) : 0;
-    int64_t monthly =
-        rows.nrows ? tenant_limit(store_rows_get(&rows, 0, 0), "monthly_volume", code) : 0;
-    int64_t volume = rows.nrows ? store_rows_int(&rows, 0, 1) : 0;
-    if (fee_bps) {
-        *fee_bps = rows.nrows ? store_rows_int(&rows, 0, 2) : 0;
+    rc = store_exec(&tx,
+                    "SELECT t.limits, v.amount, t.platform_fee_bps FROM tenants t"
+                    " LEFT JOIN tenant_volume v ON v.tenant_id = t.id"
+                    " AND v.currency = ? AND v.month = ? WHERE t.id = ?",
+                    SQL_PARAMS(SV_T(code), SV_T(month), SV_T(req->auth.tenant_id)), &rows, err);
+    store_tx_rollback(&tx);
+    if (rc != PERR_OK) {
+        return rc;
+    }
+    int64_t volume = 0;
+    if (rows.nrows) {
+        json_t *limits = json_loads(store_rows_get(&rows, 0, 0), 0, NULL);
+        terms->max_amount = tenant_limit(limits, "max_payment_amount", code);
+        terms->monthly_volume = tenant_limit(limits, "monthly_volume", code);
+        json_decref(limits);
+        volume = store_rows_int(&rows, 0, 1);
+        terms->fee_bps = store_rows_int(&rows, 0, 2);
     }
     store_rows_free(&rows);
-    if (max && in->amount > max) {
+    if (terms->max_amount && in->amount > terms->max_amount) {
         return perr_set(err, PERR_LIMIT_MAX_PAYMENT_AMOUNT, "amount",
                         "The amount is above this tenant's maximum of %lld %s (minor units) per "
                         "payment.",
-                        (long long)max, code);
+                        (long long)terms->max_amount, code);
     }
-    if (monthly && volume + in->amount > monthly) {
-        return perr_set(err, PERR_LIMIT_MONTHLY_VOLUME, "amount",
-                        "This payment would take the tenant over its monthly volume of %lld %s "
-                        "(minor units); %lld remain this month.",
-                        (long long)monthly, code,
-                        (long long)(monthly > volume ? monthly - volume : 0));
+    if (terms->monthly_volume && volume + in->amount > terms->monthly_volume) {
+        return over_monthly(in, terms->monthly_volume, volume, err);
     }
-    if (!count) {
-        return PERR_OK;
-    }
-    return store_exec(tx,
-                      "INSERT INTO tenant_volume (tenant_id, currency, month, amount)"
-                      " VALUES (?, ?, ?, ?) ON CONFLICT (tenant_id, currency, month)"
-                      " DO UPDATE SET amount = tenant_volume.amount + excluded.amount",
-                      SQL_PARAMS(SV_T(tenant_id), SV_T(code), SV_T(month), SV_I(in->amount)), NULL,
-                      err);
+    return PERR_OK;
 }
 
-static enum perr_code precheck_limits(struct request *req, const struct payment_input *in,
-                                      int64_t *fee_bps, struct perr *err)
+/* In the payment's write transaction: counts its amount into the month's volume, refusing it
+ * when concurrent payments took the volume past the limit meanwhile. */
+static enum perr_code count_volume(struct store_tx *tx, const char *tenant_id,
+                                   const struct payment_input *in, int64_t monthly,
+                                   struct perr *err)
 {
-    struct store_tx tx;
-    enum perr_code rc = store_tx_begin(req->app->store, STORE_TX_READ, &tx, err);
-    if (rc == PERR_OK) {
-        rc = check_limits(&tx, req->auth.tenant_id, in, false, fee_bps, err);
-        store_tx_rollback(&tx);
+    char month[8];
+    payment_month(month);
+    struct store_rows rows;
+    enum perr_code rc =
+        store_exec(tx,
+                   "INSERT INTO tenant_volume (tenant_id, currency, month, amount)"
+                   " VALUES (?, ?, ?, ?) ON CONFLICT (tenant_id, currency, month)"
+                   " DO UPDATE SET amount = tenant_volume.amount + excluded.amount"
+                   " RETURNING amount",
+                   SQL_PARAMS(SV_T(tenant_id), SV_T(in->currency->code), SV_T(month),
+                              SV_I(in->amount)),
+                   &rows, err);
+    if (rc != PERR_OK) {
+        return rc;
     }
-    return rc;
+    int64_t volume = rows.nrows ? store_rows_int(&rows, 0, 0) : 0;
+    store_rows_free(&rows);
+    if (monthly && volume > monthly) {
+        return over_monthly(in, monthly, volume - in->amount, err);
+    }
+    return PERR_OK;
 }
 
 /* A new payment as the API shows it, and the text of its JSON columns, made before the
@@ -263,14 +289,14 @@ static enum perr_code insert_payment(struct request *req, struct store_tx *tx,
     const struct provider_payment *pp = n->pp;
     return store_exec(
         tx,
-        "INSERT INTO payments (" PAYMENT_COLUMNS ")"
-        " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?)",
+        "INSERT INTO payments (" PAYMENT_COLUMNS ", account_mode)"
+        " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?)",
         SQL_PARAMS(SV_T(req->auth.tenant_id), SV_T(n->id), SV_I(n->in->amount),
                    SV_T(n->in->currency->code), SV_T(pending_detail(pp)), SV_T(n->provider),
                    SV_T(pp->id), SV_T(pp->checkout_url[0] ? pp->checkout_url : NULL),
                    SV_T(n->in->description), SV_T(n->customer), SV_T(n->in->external_reference),
                    SV_T(n->metadata), pp->has_fee ? SV_I(pp->fee) : SV_T(NULL), SV_T(n->now),
-                   SV_T(n->now), SV_T(n->account)),
+                   SV_T(n->now), SV_T(n->account), SV_T(ledger_account_mode(n->account))),
         NULL, err);
 }
 
@@ -295,8 +321,8 @@ static enum perr_code api_commit_payment(struct request *req, struct store_tx *t
 
 /* The audit record of a creation: the payment's business fields (the customer's personal
  * data stays out of the trail). */
-static enum perr_code audit_created(struct request *req, struct store_tx *tx, const char *id,
-                                    json_t *payment, struct perr *err)
+static bool audit_created(struct request *req, const char *id, json_t *payment,
+                          struct audit_draft *d)
 {
     static const char *const fields[] = {
         "amount", "currency", "status", "provider", "provider_payment_id", "external_reference"};
@@ -305,40 +331,49 @@ static enum perr_code audit_created(struct request *req, struct store_tx *tx, co
         json_object_set(after, fields[i], json_object_get(payment, fields[i]));
     }
     json_t *changes = api_changes(json_object(), after);
-    enum perr_code rc =
-        api_audit(req, tx, req->auth.tenant_id, "payment.created", "payment", id, changes, err);
+    struct audit_event ev = {.chain_id = req->auth.tenant_id,
+                             .tenant_id = req->auth.tenant_id,
+                             .actor = req->auth.actor,
+                             .correlation_id = req->request_id,
+                             .action = "payment.created",
+                             .entity_type = "payment",
+                             .entity_id = id,
+                             .changes = changes};
+    bool ok = audit_draft_init(d, &ev);
     json_decref(changes);
-    return rc;
+    return ok;
 }
 
+/* A payment the provider created, with everything its write transaction stores made
+ * beforehand, so that the store's writer only writes. */
 struct created {
     struct request *req;
     const struct new_payment *payment;
-    json_t *json; /* the new payment as the API shows it (owned) */
+    int64_t monthly_volume;
+    json_t *json;     /* the new payment as the API shows it (owned) */
+    char *json_text;  /* the same dumped, for its event (owned) */
+    struct audit_draft audit;
     json_t *body; /* the answer, once the transaction succeeded */
 };
 
-/* The transaction that records the payment the provider created: limits, the payment, its
- * audit record and event, any state the provider already reported, and the idempotent
+/* The transaction that records the payment the provider created: its volume, the payment,
+ * its audit record and event, any state the provider already reported, and the idempotent
  * answer. Runs on the store's writer. */
 static enum perr_code record_created_tx(struct store_tx *tx, void *arg, struct perr *err)
 {
     struct created *c = arg;
     struct request *req = c->req;
     const struct new_payment *n = c->payment;
-    enum perr_code rc = check_limits(tx, req->auth.tenant_id, n->in, true, NULL, err);
+    enum perr_code rc = count_volume(tx, req->auth.tenant_id, n->in, c->monthly_volume, err);
     if (rc == PERR_OK) {
         rc = insert_payment(req, tx, n, err);
     }
     if (rc == PERR_OK) {
-        rc = ledger_payment_created(tx, req->auth.tenant_id, n->id, err);
+        rc = audit_append_draft(tx, req->app->audit_key, &c->audit, err);
     }
     if (rc == PERR_OK) {
-        rc = audit_created(req, tx, n->id, c->json, err);
-    }
-    if (rc == PERR_OK) {
-        rc = event_append(tx, req->auth.tenant_id, "payment.created", n->id, c->json,
-                          req->request_id, err);
+        rc = event_append_text(tx, req->auth.tenant_id, "payment.created", n->id, c->json_text,
+                               req->request_id, err);
     }
     json_t *answer = json_incref(c->json);
     if (rc == PERR_OK && n->pp->status != PAYMENT_PENDING) {
@@ -374,12 +409,21 @@ static enum perr_code record_created_tx(struct store_tx *tx, void *arg, struct p
 static enum perr_code record_created(struct request *req, struct response *res, const char *id,
                                      const struct payment_input *in,
                                      const struct provider_binding *b,
-                                     const struct provider_payment *pp, struct perr *err)
+                                     const struct provider_payment *pp, int64_t monthly_volume,
+                                     struct perr *err)
 {
     struct new_payment n;
     new_payment_init(&n, id, in, b, pp);
-    struct created c = {.req = req, .payment = &n, .json = new_payment_json(&n)};
-    enum perr_code rc = store_write(req->app->store, record_created_tx, &c, err);
+    struct created c = {.req = req,
+                        .payment = &n,
+                        .monthly_volume = monthly_volume,
+                        .json = new_payment_json(&n)};
+    c.json_text = json_dump_compact(c.json);
+    enum perr_code rc = audit_created(req, id, c.json, &c.audit)
+                            ? store_write(req->app->store, record_created_tx, &c, err)
+                            : perr_set(err, PERR_INTERNAL, NULL, NULL);
+    audit_draft_release(&c.audit);
+    free(c.json_text);
     json_decref(c.json);
     new_payment_release(&n);
     if (rc != PERR_OK) {
@@ -405,7 +449,7 @@ static void notification_url(const struct app *app, const struct provider_bindin
 /* Calls the provider, then records what it created; answers 201, or the error. */
 static void create_through(struct request *req, struct response *res,
                            const struct payment_input *in, const struct provider_binding *b,
-                           int64_t fee_bps)
+                           const struct payment_terms *terms)
 {
     struct perr err;
     char id[LIMIT_ID_BYTES], url[CONFIG_PATH_BYTES + 128];
@@ -423,7 +467,7 @@ static void create_through(struct request *req, struct response *res,
         .customer_country = in->country,
         .method = in->method,
         .notification_url = url,
-        .application_fee = connected ? money_fee_bps(in->amount, (int)fee_bps) : 0};
+        .application_fee = connected ? money_fee_bps(in->amount, (int)terms->fee_bps) : 0};
     struct provider_ctx ctx = provider_binding_ctx(b, req->app, req->request_id);
     struct provider_payment pp;
     if (provider_create_payment(b->ops, &ctx, &preq, &pp, &err) != PERR_OK) {
@@ -435,7 +479,7 @@ static void create_through(struct request *req, struct response *res,
         respond_error(res, &err);
         return;
     }
-    if (record_created(req, res, id, in, b, &pp, &err) != PERR_OK) {
+    if (record_created(req, res, id, in, b, &pp, terms->monthly_volume, &err) != PERR_OK) {
         respond_error(res, &err);
     }
 }
@@ -445,14 +489,14 @@ void api_payments_create(struct request *req, struct response *res)
     struct payment_input in;
     struct perr err;
     struct provider_binding b;
-    int64_t fee_bps = 0;
+    struct payment_terms terms;
     if (read_input(req->json, &in, &err) != PERR_OK ||
-        precheck_limits(req, &in, &fee_bps, &err) != PERR_OK ||
+        check_terms(req, &in, &terms, &err) != PERR_OK ||
         provider_bind(req->app, req->auth.tenant_id, in.provider, &b, &err) != PERR_OK) {
         respond_error(res, &err);
         return;
     }
-    create_through(req, res, &in, &b, fee_bps);
+    create_through(req, res, &in, &b, &terms);
     provider_binding_release(&b);
 }
 

@@ -18,14 +18,14 @@ void audit_derive_key(const uint8_t *master_key, size_t len, uint8_t out[SHA256_
 static enum perr_code claim_next_seq(struct store_tx *tx, const char *chain_id, int64_t *seq,
                                      char prev_hash[SHA256_HEX_BYTES], struct perr *err)
 {
-    int64_t changed = 0;
-    enum perr_code rc =
-        store_exec_changes(tx, "UPDATE audit_chains SET seq = seq + 1 WHERE chain_id = ?",
-                           SQL_PARAMS(SV_T(chain_id)), &changed, err);
+    struct store_rows rows;
+    enum perr_code rc = store_exec(
+        tx, "UPDATE audit_chains SET seq = seq + 1 WHERE chain_id = ? RETURNING seq, hash",
+        SQL_PARAMS(SV_T(chain_id)), &rows, err);
     if (rc != PERR_OK) {
         return rc;
     }
-    if (changed == 0) {
+    if (rows.nrows == 0) {
         *seq = 1;
         prev_hash[0] = '\0';
         return store_exec(tx,
@@ -33,51 +33,66 @@ static enum perr_code claim_next_seq(struct store_tx *tx, const char *chain_id, 
                           " VALUES (?, 1, '', 0)",
                           SQL_PARAMS(SV_T(chain_id)), NULL, err);
     }
-    struct store_rows rows;
-    rc = store_exec(tx, "SELECT seq, hash FROM audit_chains WHERE chain_id = ?",
-                    SQL_PARAMS(SV_T(chain_id)), &rows, err);
-    if (rc != PERR_OK) {
-        return rc;
-    }
-    PASSERT(rows.nrows == 1);
     *seq = store_rows_int(&rows, 0, 0);
     str_copy(prev_hash, SHA256_HEX_BYTES, store_rows_get(&rows, 0, 1));
     store_rows_free(&rows);
     return PERR_OK;
 }
 
-enum perr_code audit_append(struct store_tx *tx, const uint8_t key[SHA256_BYTES],
-                            const struct audit_event *ev, struct perr *err)
+static struct audit_record draft_record(const struct audit_draft *d)
 {
-    PASSERT(tx->kind == STORE_TX_WRITE);
+    const struct audit_event *ev = &d->ev;
+    return (struct audit_record){.chain_id = ev->chain_id,
+                                 .id = d->id,
+                                 .created = d->created,
+                                 .correlation_id = ev->correlation_id,
+                                 .actor = ev->actor,
+                                 .tenant_id = ev->tenant_id,
+                                 .action = ev->action,
+                                 .entity_type = ev->entity_type,
+                                 .entity_id = ev->entity_id,
+                                 .changes = ev->changes};
+}
+
+bool audit_draft_init(struct audit_draft *d, const struct audit_event *ev)
+{
+    *d = (struct audit_draft){.ev = *ev};
+    id_new("aud", d->id);
+    time_format_rfc3339_us(time_now_unix_us(), d->created);
+    buf_init(&d->changes, LIMIT_AUDIT_CHANGES_BYTES);
+    struct audit_record r = draft_record(d);
+    if (!json_canonical(ev->changes, &d->changes) ||
+        !audit_record_begin_hash(&r, buf_str(&d->changes), &d->head)) {
+        log_emit(LOG_ERROR, "audit record cannot be serialized",
+                 json_pack("{s:s, s:s}", "action", ev->action, "entity_id", ev->entity_id));
+        audit_draft_release(d);
+        return false;
+    }
+    return true;
+}
+
+void audit_draft_release(struct audit_draft *d)
+{
+    buf_release(&d->changes);
+    crypto_sha256_discard(d->head);
+    d->head = NULL;
+}
+
+enum perr_code audit_append_draft(struct store_tx *tx, const uint8_t key[SHA256_BYTES],
+                                  struct audit_draft *d, struct perr *err)
+{
+    PASSERT(tx->kind == STORE_TX_WRITE && d->head != NULL);
+    const struct audit_event *ev = &d->ev;
     char prev[SHA256_HEX_BYTES], hash[SHA256_HEX_BYTES], mac[SHA256_HEX_BYTES];
-    char id[LIMIT_ID_BYTES], created[RFC3339_BYTES];
-    int64_t seq;
-    enum perr_code rc = claim_next_seq(tx, ev->chain_id, &seq, prev, err);
+    struct audit_record r = draft_record(d);
+    enum perr_code rc = claim_next_seq(tx, ev->chain_id, &r.seq, prev, err);
     if (rc != PERR_OK) {
         return rc;
     }
-    id_new("aud", id);
-    time_format_rfc3339_us(time_now_unix_us(), created);
-    struct audit_record r = {.chain_id = ev->chain_id,
-                             .seq = seq,
-                             .id = id,
-                             .prev_hash = prev,
-                             .created = created,
-                             .correlation_id = ev->correlation_id,
-                             .actor = ev->actor,
-                             .tenant_id = ev->tenant_id,
-                             .action = ev->action,
-                             .entity_type = ev->entity_type,
-                             .entity_id = ev->entity_id,
-                             .changes = ev->changes};
-    struct buf changes;
-    buf_init(&changes, LIMIT_AUDIT_CHANGES_BYTES);
-    if (!json_canonical(ev->changes, &changes) ||
-        !audit_record_hash_with(&r, buf_str(&changes), hash)) {
-        buf_release(&changes);
-        log_emit(LOG_ERROR, "audit record cannot be serialized",
-                 json_pack("{s:s, s:s}", "action", ev->action, "entity_id", ev->entity_id));
+    r.prev_hash = prev;
+    bool hashed = audit_record_end_hash(&r, d->head, hash);
+    d->head = NULL;
+    if (!hashed) {
         return perr_set(err, PERR_INTERNAL, NULL, NULL);
     }
     audit_record_mac(key, hash, mac);
@@ -85,16 +100,28 @@ enum perr_code audit_append(struct store_tx *tx, const uint8_t key[SHA256_BYTES]
                     "INSERT INTO audit_records (chain_id, seq, id, prev_hash, hash, mac, created,"
                     " correlation_id, actor, tenant_id, action, entity_type, entity_id, changes)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    SQL_PARAMS(SV_T(ev->chain_id), SV_I(seq), SV_T(id), SV_T(prev), SV_T(hash),
-                               SV_T(mac), SV_T(created), SV_T(ev->correlation_id), SV_T(ev->actor),
-                               SV_T(ev->tenant_id), SV_T(ev->action), SV_T(ev->entity_type),
-                               SV_T(ev->entity_id), SV_T(buf_str(&changes))),
+                    SQL_PARAMS(SV_T(ev->chain_id), SV_I(r.seq), SV_T(d->id), SV_T(prev),
+                               SV_T(hash), SV_T(mac), SV_T(d->created), SV_T(ev->correlation_id),
+                               SV_T(ev->actor), SV_T(ev->tenant_id), SV_T(ev->action),
+                               SV_T(ev->entity_type), SV_T(ev->entity_id),
+                               SV_T(buf_str(&d->changes))),
                     NULL, err);
-    buf_release(&changes);
     if (rc == PERR_OK) {
         rc = store_exec(tx, "UPDATE audit_chains SET hash = ? WHERE chain_id = ?",
                         SQL_PARAMS(SV_T(hash), SV_T(ev->chain_id)), NULL, err);
     }
+    return rc;
+}
+
+enum perr_code audit_append(struct store_tx *tx, const uint8_t key[SHA256_BYTES],
+                            const struct audit_event *ev, struct perr *err)
+{
+    struct audit_draft d;
+    if (!audit_draft_init(&d, ev)) {
+        return perr_set(err, PERR_INTERNAL, NULL, NULL);
+    }
+    enum perr_code rc = audit_append_draft(tx, key, &d, err);
+    audit_draft_release(&d);
     return rc;
 }
 

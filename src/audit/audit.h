@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "core/crypto.h"
+#include "core/timeutil.h"
 #include "store/store.h"
 
 #define AUDIT_PLATFORM_CHAIN "platform"
@@ -31,6 +32,22 @@ void audit_derive_key(const uint8_t *master_key, size_t len, uint8_t out[SHA256_
 /* Appends ev to its chain inside tx (a write transaction). */
 enum perr_code audit_append(struct store_tx *tx, const uint8_t key[SHA256_BYTES],
                             const struct audit_event *ev, struct perr *err) WARN_UNUSED;
+
+/* A record made ready before its write transaction, so that the store's writer only links it
+ * into its chain: its id, time, canonical changes and the hash of everything before its place
+ * in the chain. The event's strings are borrowed until audit_draft_release. */
+struct audit_draft {
+    struct audit_event ev;
+    char id[LIMIT_ID_BYTES];
+    char created[RFC3339_BYTES];
+    struct buf changes;
+    struct crypto_sha256 *head;
+};
+/* False (logged) when the record cannot be serialized. */
+bool audit_draft_init(struct audit_draft *d, const struct audit_event *ev) WARN_UNUSED;
+enum perr_code audit_append_draft(struct store_tx *tx, const uint8_t key[SHA256_BYTES],
+                                  struct audit_draft *d, struct perr *err) WARN_UNUSED;
+void audit_draft_release(struct audit_draft *d);
 
 /* Records an authenticated checkpoint of every chain whose head moved since its last one.
  * *written (may be NULL) receives how many were recorded. */

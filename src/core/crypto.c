@@ -33,6 +33,40 @@ void crypto_sha256_hex(const void *data, size_t len, char out[SHA256_HEX_BYTES])
     hex_encode(digest, sizeof(digest), out);
 }
 
+struct crypto_sha256 {
+    EVP_MD_CTX *ctx;
+};
+
+struct crypto_sha256 *crypto_sha256_begin(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, fetch_sha256);
+    struct crypto_sha256 *h = xmalloc(sizeof(*h));
+    h->ctx = EVP_MD_CTX_new();
+    PASSERT(h->ctx && EVP_DigestInit_ex(h->ctx, sha256_algorithm, NULL) == 1);
+    return h;
+}
+
+void crypto_sha256_update(struct crypto_sha256 *h, const void *data, size_t len)
+{
+    PASSERT(EVP_DigestUpdate(h->ctx, data, len) == 1);
+}
+
+void crypto_sha256_end(struct crypto_sha256 *h, uint8_t out[SHA256_BYTES])
+{
+    unsigned int len = 0;
+    PASSERT(EVP_DigestFinal_ex(h->ctx, out, &len) == 1 && len == SHA256_BYTES);
+    crypto_sha256_discard(h);
+}
+
+void crypto_sha256_discard(struct crypto_sha256 *h)
+{
+    if (h) {
+        EVP_MD_CTX_free(h->ctx);
+        free(h);
+    }
+}
+
 struct crypto_hmac {
     EVP_MAC_CTX *ctx;
 };
@@ -77,12 +111,59 @@ void crypto_hmac_end(struct crypto_hmac *h, uint8_t out[SHA256_BYTES])
     free(h);
 }
 
+/* A thread's last HMAC key and its context, keyed and not yet fed. */
+struct keyed_hmac {
+    uint8_t key_digest[SHA256_BYTES]; /* which key: its SHA-256, so the key is not kept twice */
+    EVP_MAC_CTX *ctx;
+};
+
+static pthread_key_t keyed_hmac_slot;
+
+static void free_keyed_hmac(void *p)
+{
+    struct keyed_hmac *k = p;
+    EVP_MAC_CTX_free(k->ctx);
+    free(k);
+}
+
+static void make_keyed_hmac_slot(void)
+{
+    PASSERT(pthread_key_create(&keyed_hmac_slot, free_keyed_hmac) == 0);
+}
+
+/* A context keyed with key: a copy of the thread's cached one when the key is the same. */
+static EVP_MAC_CTX *keyed_hmac(const uint8_t *key, size_t key_len)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, make_keyed_hmac_slot);
+    uint8_t digest[SHA256_BYTES];
+    crypto_sha256(key, key_len, digest);
+    struct keyed_hmac *k = pthread_getspecific(keyed_hmac_slot);
+    if (!k || !crypto_equal(k->key_digest, digest, SHA256_BYTES)) {
+        struct crypto_hmac *h = crypto_hmac_begin(key, key_len);
+        if (k) {
+            EVP_MAC_CTX_free(k->ctx);
+        } else {
+            k = xmalloc(sizeof(*k));
+            PASSERT(pthread_setspecific(keyed_hmac_slot, k) == 0);
+        }
+        k->ctx = h->ctx;
+        free(h);
+        memcpy(k->key_digest, digest, SHA256_BYTES);
+    }
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(k->ctx);
+    PASSERT(ctx != NULL);
+    return ctx;
+}
+
 void crypto_hmac_sha256(const uint8_t *key, size_t key_len, const void *data, size_t len,
                         uint8_t out[SHA256_BYTES])
 {
-    struct crypto_hmac *h = crypto_hmac_begin(key, key_len);
-    crypto_hmac_update(h, data, len);
-    crypto_hmac_end(h, out);
+    EVP_MAC_CTX *ctx = keyed_hmac(key, key_len);
+    size_t out_len = 0;
+    PASSERT(EVP_MAC_update(ctx, data, len) == 1 &&
+            EVP_MAC_final(ctx, out, &out_len, SHA256_BYTES) == 1 && out_len == SHA256_BYTES);
+    EVP_MAC_CTX_free(ctx);
 }
 
 void crypto_random(void *buf, size_t len)

@@ -10,6 +10,16 @@
 
 void crypto_sha256(const void *data, size_t len, uint8_t out[SHA256_BYTES]);
 void crypto_sha256_hex(const void *data, size_t len, char out[SHA256_HEX_BYTES]);
+/* Streaming SHA-256, for a message whose beginning is known before its end. */
+struct crypto_sha256;
+struct crypto_sha256 *crypto_sha256_begin(void);
+void crypto_sha256_update(struct crypto_sha256 *h, const void *data, size_t len);
+/* Writes the digest and frees h. */
+void crypto_sha256_end(struct crypto_sha256 *h, uint8_t out[SHA256_BYTES]);
+/* Frees h without a digest (NULL is fine). */
+void crypto_sha256_discard(struct crypto_sha256 *h);
+/* HMAC-SHA256. Each thread keeps the key schedule of the last key it used, so that MACs under
+ * one key (the audit key, an account's webhook secret) skip it. */
 void crypto_hmac_sha256(const uint8_t *key, size_t key_len, const void *data, size_t len,
                         uint8_t out[SHA256_BYTES]);
 /* Streaming HMAC-SHA256 for messages in several parts. */

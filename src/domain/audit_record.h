@@ -29,9 +29,14 @@ struct audit_record {
 bool audit_record_canonical(const struct audit_record *r, struct buf *out) WARN_UNUSED;
 /* hex SHA-256 of the canonical form. */
 bool audit_record_hash(const struct audit_record *r, char out[SHA256_HEX_BYTES]) WARN_UNUSED;
-/* hex SHA-256 of the canonical form, with the changes already canonical. */
-bool audit_record_hash_with(const struct audit_record *r, const char *changes_text,
-                            char out[SHA256_HEX_BYTES]) WARN_UNUSED;
+/* The hash in two steps, for a writer that learns prev_hash and seq last: begin hashes the
+ * canonical form up to prev_hash (changes_text, when not NULL, is the changes already
+ * canonical) and may run anywhere; end, given the record with prev_hash and seq set, hashes
+ * the rest into out and frees *h. False when the record cannot be serialized (h is freed). */
+bool audit_record_begin_hash(const struct audit_record *r, const char *changes_text,
+                             struct crypto_sha256 **h) WARN_UNUSED;
+bool audit_record_end_hash(const struct audit_record *r, struct crypto_sha256 *h,
+                           char out[SHA256_HEX_BYTES]) WARN_UNUSED;
 /* hex HMAC-SHA256(key, hash): proves pasarela, holding the key, wrote the record. */
 void audit_record_mac(const uint8_t key[SHA256_BYTES], const char *hash,
                       char out[SHA256_HEX_BYTES]);

@@ -170,13 +170,9 @@ static enum perr_code debit_tenant(struct store_tx *tx, struct posting *p, int64
 
 /* --- payments ------------------------------------------------------------------------ */
 
-enum perr_code ledger_payment_created(struct store_tx *tx, const char *tenant_id,
-                                      const char *payment_id, struct perr *err)
+const char *ledger_account_mode(const char *provider_account)
 {
-    return store_exec(tx,
-                      "UPDATE payments SET account_mode = CASE WHEN provider_account = 'platform'"
-                      " THEN 'platform' ELSE 'connected' END WHERE tenant_id = ? AND id = ?",
-                      SQL_PARAMS(SV_T(tenant_id), SV_T(payment_id)), NULL, err);
+    return strcmp(provider_account, LEDGER_OWNER_PLATFORM) == 0 ? "platform" : "connected";
 }
 
 /* A payment as the ledger sees it, and what is already posted for it. */

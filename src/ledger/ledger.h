@@ -16,10 +16,10 @@
 
 #define LEDGER_OWNER_PLATFORM "platform"
 
-/* At a payment's creation, in tx: records its account mode, "connected" when it goes through
- * the tenant's own account at the provider (manual or connected), else "platform". */
-enum perr_code ledger_payment_created(struct store_tx *tx, const char *tenant_id,
-                                      const char *payment_id, struct perr *err) WARN_UNUSED;
+/* A new payment's account mode, given the owner of the account it goes through: "connected"
+ * when that is the tenant's own account at the provider (manual or connected), else
+ * "platform". */
+const char *ledger_account_mode(const char *provider_account);
 
 /* Posts, in tx, whatever the payment's current state calls for that is not posted yet: the
  * approval (and, with no settlement delay, its release to available; otherwise a

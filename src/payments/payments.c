@@ -58,19 +58,27 @@ enum perr_code event_append(struct store_tx *tx, const char *tenant_id, const ch
                             const char *object_id, json_t *data, const char *correlation_id,
                             struct perr *err)
 {
+    char *text = json_dump_compact(data);
+    enum perr_code rc =
+        event_append_text(tx, tenant_id, type, object_id, text, correlation_id, err);
+    free(text);
+    return rc;
+}
+
+enum perr_code event_append_text(struct store_tx *tx, const char *tenant_id, const char *type,
+                                 const char *object_id, const char *data,
+                                 const char *correlation_id, struct perr *err)
+{
     char id[LIMIT_ID_BYTES], now[RFC3339_BYTES];
     id_new("evt", id);
     time_format_rfc3339(time_now_unix_us(), now);
-    char *text = json_dump_compact(data);
-    enum perr_code rc = store_exec(
+    return store_exec(
         tx,
         "INSERT INTO events (tenant_id, id, type, object_id, data, correlation_id, created)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        SQL_PARAMS(SV_T(tenant_id), SV_T(id), SV_T(type), SV_T(object_id), SV_T(text),
+        SQL_PARAMS(SV_T(tenant_id), SV_T(id), SV_T(type), SV_T(object_id), SV_T(data),
                    SV_T(correlation_id), SV_T(now)),
         NULL, err);
-    free(text);
-    return rc;
 }
 
 static enum perr_code release_volume(struct store_tx *tx, const char *tenant_id, const char *id,

@@ -71,6 +71,10 @@ enum perr_code payment_apply_provider(struct store_tx *tx, const struct change_c
 enum perr_code event_append(struct store_tx *tx, const char *tenant_id, const char *type,
                             const char *object_id, json_t *data, const char *correlation_id,
                             struct perr *err) WARN_UNUSED;
+/* The same with data already dumped by json_dump_compact. */
+enum perr_code event_append_text(struct store_tx *tx, const char *tenant_id, const char *type,
+                                 const char *object_id, const char *data,
+                                 const char *correlation_id, struct perr *err) WARN_UNUSED;
 
 /* The calendar month (UTC) of now, "2026-11", for volume counters. */
 void payment_month(char out[8]);
