@@ -386,7 +386,7 @@ static int cmd_serve(int argc, char **argv)
     app.jobs = jobs_start(&app, kinds, nkinds, cfg.workers);
     struct server *server;
     struct perr err;
-    if (server_start(&app, threads, &server, &err) != PERR_OK) {
+    if (server_start(&app, &server, &err) != PERR_OK) {
         jobs_stop(app.jobs);
         store_close(app.store);
         breakers_free(app.breakers);

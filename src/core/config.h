@@ -21,7 +21,7 @@ struct config {
     bool has_master_key;
     enum log_level log_level;
     bool demo;
-    int http_threads;       /* 0: four per processor core, at least 4 */
+    int http_threads;       /* requests using the store at once; 0: 16 per core (8-64) */
     int audit_checkpoint_s; /* seconds between audit checkpoints */
     int workers;            /* job worker threads */
     int job_backoff_ms;     /* 0: each job kind's own retry delays; else the base for all */

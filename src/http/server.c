@@ -367,7 +367,7 @@ static enum perr_code resolve(const char *host, uint16_t port, struct sockaddr_s
     return PERR_OK;
 }
 
-enum perr_code server_start(struct app *app, int threads, struct server **out, struct perr *err)
+enum perr_code server_start(struct app *app, struct server **out, struct perr *err)
 {
     struct sockaddr_storage addr;
     bool ipv6 = false;
@@ -377,11 +377,13 @@ enum perr_code server_start(struct app *app, int threads, struct server **out, s
     }
     struct server *s = xcalloc(1, sizeof(*s));
     s->app = app;
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
+    /* A thread per connection: a request waits for its write's group commit, and with a pool
+     * of threads every other connection of its thread would wait behind it. */
+    unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
     s->daemon = MHD_start_daemon(
         flags, app->cfg->listen_port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
-        on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)LIMIT_HTTP_CONNECTION_TIMEOUT_S,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)LIMIT_HTTP_CONNECTIONS,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)LIMIT_HTTP_CONNECTION_MEMORY_BYTES,

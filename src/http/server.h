@@ -9,9 +9,8 @@
 
 struct server;
 
-/* Starts listening on cfg->listen_host:listen_port with `threads` worker threads. */
-enum perr_code server_start(struct app *app, int threads, struct server **out,
-                            struct perr *err) WARN_UNUSED;
+/* Starts listening on cfg->listen_host:listen_port, serving each connection on its own thread. */
+enum perr_code server_start(struct app *app, struct server **out, struct perr *err) WARN_UNUSED;
 /* The port actually bound (useful with port 0). */
 uint16_t server_port(const struct server *s);
 /* Stops accepting, lets in-flight requests finish, and frees the server. */
