@@ -344,10 +344,19 @@ static bool audit_created(struct request *req, const char *id, json_t *payment,
     return ok;
 }
 
+/* The provider's creation of a payment: the call and its answer. */
+struct provider_call {
+    const struct provider_binding *binding;
+    const struct provider_ctx *ctx;
+    const struct provider_payment_request *request;
+    const struct provider_payment *created;
+};
+
 /* A payment the provider created, with everything its write transaction stores made
  * beforehand, so that the store's writer only writes. */
 struct created {
     struct request *req;
+    const struct provider_call *call;
     const struct new_payment *payment;
     int64_t monthly_volume;
     json_t *json;     /* the new payment as the API shows it (owned) */
@@ -356,15 +365,19 @@ struct created {
     json_t *body; /* the answer, once the transaction succeeded */
 };
 
-/* The transaction that records the payment the provider created: its volume, the payment,
- * its audit record and event, any state the provider already reported, and the idempotent
- * answer. Runs on the store's writer. */
+/* The transaction that records the payment the provider created: its volume, the provider's
+ * own record when the provider is in-process, the payment, its audit record and event, any
+ * state the provider already reported, and the idempotent answer. Runs on the store's writer. */
 static enum perr_code record_created_tx(struct store_tx *tx, void *arg, struct perr *err)
 {
     struct created *c = arg;
     struct request *req = c->req;
     const struct new_payment *n = c->payment;
+    const struct provider_call *call = c->call;
     enum perr_code rc = count_volume(tx, req->auth.tenant_id, n->in, c->monthly_volume, err);
+    if (rc == PERR_OK && call->created->record) {
+        rc = call->created->record(tx, call->ctx, call->request, call->created, err);
+    }
     if (rc == PERR_OK) {
         rc = insert_payment(req, tx, n, err);
     }
@@ -406,15 +419,16 @@ static enum perr_code record_created_tx(struct store_tx *tx, void *arg, struct p
 }
 
 /* Records the payment the provider created and answers 201 with it. */
-static enum perr_code record_created(struct request *req, struct response *res, const char *id,
+static enum perr_code record_created(struct request *req, struct response *res,
                                      const struct payment_input *in,
-                                     const struct provider_binding *b,
-                                     const struct provider_payment *pp, int64_t monthly_volume,
+                                     const struct provider_call *call, int64_t monthly_volume,
                                      struct perr *err)
 {
+    const char *id = call->request->payment_id;
     struct new_payment n;
-    new_payment_init(&n, id, in, b, pp);
+    new_payment_init(&n, id, in, call->binding, call->created);
     struct created c = {.req = req,
+                        .call = call,
                         .payment = &n,
                         .monthly_volume = monthly_volume,
                         .json = new_payment_json(&n)};
@@ -479,7 +493,8 @@ static void create_through(struct request *req, struct response *res,
         respond_error(res, &err);
         return;
     }
-    if (record_created(req, res, id, in, b, &pp, terms->monthly_volume, &err) != PERR_OK) {
+    struct provider_call call = {.binding = b, .ctx = &ctx, .request = &preq, .created = &pp};
+    if (record_created(req, res, in, &call, terms->monthly_volume, &err) != PERR_OK) {
         respond_error(res, &err);
     }
 }

@@ -200,22 +200,43 @@ void hex_encode(const uint8_t *data, size_t len, char *out)
 static const char base62_alphabet[] =
     "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-void base62_random(char *out, size_t n)
+/* Random bytes drawn from the CSPRNG a block at a time. */
+struct random_pool {
+    uint8_t bytes[512];
+    size_t size; /* how much of bytes a draw fills */
+    size_t used;
+};
+
+static void base62_from(struct random_pool *pool, char *out, size_t n)
 {
-    uint8_t pool[64];
-    size_t used = sizeof(pool);
     size_t i = 0;
     while (i < n) {
-        if (used == sizeof(pool)) {
-            crypto_random(pool, sizeof(pool));
-            used = 0;
+        if (pool->used == pool->size) {
+            crypto_random(pool->bytes, pool->size);
+            pool->used = 0;
         }
-        uint8_t b = pool[used++];
+        uint8_t b = pool->bytes[pool->used++];
         if (b < 248) { /* 248 = 4 * 62: keeps the distribution uniform */
             out[i++] = base62_alphabet[b % 62];
         }
     }
     out[n] = '\0';
+}
+
+void base62_random(char *out, size_t n)
+{
+    struct random_pool pool = {.size = 64, .used = 64};
+    base62_from(&pool, out, n);
+    OPENSSL_cleanse(pool.bytes, pool.size);
+}
+
+/* Each draw costs a system call (OpenSSL checks the process id for a fork), and an id needs
+ * only 16 characters; pasarela never forks, so a thread's pool is never shared. */
+static _Thread_local struct random_pool thread_pool = {.size = 512, .used = 512};
+
+void base62_random_pooled(char *out, size_t n)
+{
+    base62_from(&thread_pool, out, n);
 }
 
 static bool base64_char(char c)

@@ -74,6 +74,9 @@ void crypto_free_secret(char *s);
 void hex_encode(const uint8_t *data, size_t len, char *out /* 2*len+1 */);
 /* n uniformly random characters of [0-9A-Za-z] (rejection sampling, no modulo bias). */
 void base62_random(char *out, size_t n);
+/* The same from the thread's pool of bytes drawn ahead: for identifiers, which must be
+ * unguessable but, unlike secrets, may sit in memory before use. */
+void base62_random_pooled(char *out, size_t n);
 /* Decodes standard base64 into out; returns the decoded length or -1 when the input is not
  * base64 or does not fit. */
 int base64_decode(const char *in, uint8_t *out, size_t out_size);

@@ -18,7 +18,7 @@ void id_new_at(const char *prefix, uint64_t unix_us, char out[LIMIT_ID_BYTES])
         t[i] = alphabet[unix_us % 62];
         unix_us /= 62;
     }
-    base62_random(t + ID_TIME_CHARS, ID_RANDOM_CHARS);
+    base62_random_pooled(t + ID_TIME_CHARS, ID_RANDOM_CHARS);
 }
 
 /* The last microsecond handed out; the next id takes a later one even when the clock has

@@ -50,6 +50,17 @@ struct provider_payment_request {
 };
 
 /* A provider's view of one payment. */
+struct store_tx;
+struct provider_payment;
+
+/* The record an in-process provider (the sandbox) keeps of a payment it created. The caller
+ * writes it in the transaction that records the payment, so that both commit or neither,
+ * with no store round trip of the provider's own. */
+typedef enum perr_code (*provider_record_fn)(struct store_tx *tx, const struct provider_ctx *ctx,
+                                             const struct provider_payment_request *req,
+                                             const struct provider_payment *created,
+                                             struct perr *err);
+
 struct provider_payment {
     char id[PROVIDER_ID_BYTES];
     enum payment_status status;
@@ -62,6 +73,7 @@ struct provider_payment {
     int64_t fee;
     char external_reference[PROVIDER_ID_BYTES];
     char account_ref[PROVIDER_ID_BYTES]; /* the provider's id of the receiving account, if told */
+    provider_record_fn record;           /* set by an in-process provider's create_payment */
 };
 
 struct provider_refund {

@@ -89,38 +89,31 @@ static enum perr_code schedule(struct store_tx *tx, const struct provider_ctx *c
     return rc;
 }
 
-struct sandbox_insert {
-    const struct provider_ctx *ctx;
-    const struct provider_payment_request *req;
-    enum outcome outcome;
-    const struct provider_payment *out;
-};
-
-/* The sandbox's own record of a new payment, and the job that will move it on. */
-static enum perr_code insert_tx(struct store_tx *tx, void *arg, struct perr *err)
+/* The sandbox's own record of a new payment, and the job that will move it on; written in
+ * the transaction that records the payment (provider_record_fn). */
+static enum perr_code record_created(struct store_tx *tx, const struct provider_ctx *ctx,
+                                     const struct provider_payment_request *req,
+                                     const struct provider_payment *out, struct perr *err)
 {
-    const struct sandbox_insert *si = arg;
-    const struct provider_payment *out = si->out;
     enum perr_code rc =
         store_exec(tx,
                    "INSERT INTO sandbox_payments (" SANDBOX_COLUMNS ")"
                    " VALUES (?, ?, ?, ?, 'pending', '', ?, 0, ?, ?)",
-                   SQL_PARAMS(SV_T(out->id), SV_T(account_of(si->ctx)), SV_I(si->req->amount),
-                              SV_T(si->req->currency->code), SV_I(out->fee),
-                              SV_T(si->req->payment_id), SV_I(time_now_unix_us())),
+                   SQL_PARAMS(SV_T(out->id), SV_T(account_of(ctx)), SV_I(req->amount),
+                              SV_T(req->currency->code), SV_I(out->fee), SV_T(req->payment_id),
+                              SV_I(time_now_unix_us())),
                    NULL, err);
-    if (rc == PERR_OK && si->outcome != OUT_PENDING) {
-        const char *to = si->outcome == OUT_REJECT ? "rejected" : "approved";
-        const char *then = si->outcome == OUT_CHARGEBACK ? "charged_back" : NULL;
-        rc = schedule(tx, si->ctx, out->id, to, then, si->ctx->app->cfg->sandbox_delay_ms, err);
+    enum outcome outcome = outcome_of(req->customer_email);
+    if (rc == PERR_OK && outcome != OUT_PENDING) {
+        const char *to = outcome == OUT_REJECT ? "rejected" : "approved";
+        const char *then = outcome == OUT_CHARGEBACK ? "charged_back" : NULL;
+        rc = schedule(tx, ctx, out->id, to, then, ctx->app->cfg->sandbox_delay_ms, err);
     }
     return rc;
 }
 
-static enum perr_code insert_payment(const struct provider_ctx *ctx,
-                                     const struct provider_payment_request *req,
-                                     enum outcome outcome, struct provider_payment *out,
-                                     struct perr *err)
+static void new_payment(const struct provider_ctx *ctx, const struct provider_payment_request *req,
+                        struct provider_payment *out)
 {
     const struct config *cfg = ctx->app->cfg;
     id_new("sbx", out->id);
@@ -134,13 +127,7 @@ static enum perr_code insert_payment(const struct provider_ctx *ctx,
                          cfg->public_url, out->id) >= sizeof(out->checkout_url)) {
         out->checkout_url[0] = '\0';
     }
-    struct sandbox_insert si = {.ctx = ctx, .req = req, .outcome = outcome, .out = out};
-    /* Early: the payment's own write, which follows, commits with it or after it. */
-    enum perr_code rc = store_write_early(ctx->app->store, insert_tx, &si, err);
-    if (rc == PERR_OK && outcome != OUT_PENDING) {
-        jobs_notify(ctx->app->jobs);
-    }
-    return rc;
+    out->record = record_created;
 }
 
 static enum perr_code sandbox_create(const struct provider_ctx *ctx,
@@ -156,7 +143,8 @@ static enum perr_code sandbox_create(const struct provider_ctx *ctx,
         time_sleep_ms(ctx->app->cfg->provider_timeout_ms);
         return perr_set(err, PERR_PROVIDER_TIMEOUT, NULL, NULL);
     }
-    return insert_payment(ctx, req, outcome, out, err);
+    new_payment(ctx, req, out);
+    return PERR_OK;
 }
 
 static enum perr_code sandbox_get(const struct provider_ctx *ctx, const char *provider_id,

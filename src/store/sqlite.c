@@ -4,9 +4,7 @@
  * - store_write: the caller hands over a function; the writer thread runs whatever functions
  *   are queued back to back, each in its own SAVEPOINT, commits the batch with one fsync and
  *   wakes their callers. The hot paths (payments, webhooks, jobs) take this way: no lock is
- *   handed from thread to thread per transaction. store_write_early answers its caller as
- *   soon as the function has run: the writer runs functions in the order they were queued,
- *   so the change is durable once any later write is.
+ *   handed from thread to thread per transaction.
  * - store_tx_begin(WRITE): the caller runs its statements under the write lock, in a
  *   SAVEPOINT of the open batch; when it ends and another writer is queued it leaves the
  *   COMMIT to that writer and waits; the last one in line commits the batch.
@@ -60,7 +58,6 @@ struct write_item {
     struct perr *err;
     struct store *st;
     enum perr_code result;
-    bool early; /* answered once fn has run, before its batch commits */
     bool done;
     pthread_cond_t done_cond; /* signalled for this item alone: no waiter wakes for another's */
     struct write_item *next;
@@ -558,36 +555,23 @@ static void item_done(struct write_item *it)
     pthread_cond_signal(&it->done_cond);
 }
 
-/* Runs a round of queued write functions back to back in one batch and commits it. Early
- * items are answered as soon as they have run; the others are returned, in order, to be
- * answered with the batch's outcome. */
-static struct write_item *run_round(struct store_backend *b, struct write_item *items)
+/* Runs a round of queued write functions back to back in one batch and commits it; each
+ * item's result is the batch's outcome when its own function succeeded. */
+static void run_round(struct store_backend *b, struct write_item *items)
 {
     lock_writer(b);
     bool any_ok = false;
-    struct write_item *waiting = NULL, **tail = &waiting;
-    for (struct write_item *it = items, *next; it; it = next) {
-        next = it->next; /* read before an early item is answered: it lives on its caller's stack */
+    for (struct write_item *it = items; it; it = it->next) {
         it->result = run_item(b, it);
-        if (it->early) {
-            pthread_mutex_lock(&b->queue_lock);
-            item_done(it);
-            pthread_mutex_unlock(&b->queue_lock);
-            continue;
-        }
         any_ok |= it->result == PERR_OK;
-        *tail = it;
-        tail = &it->next;
     }
-    *tail = NULL;
     enum perr_code committed = b->batch_open ? commit_batch(b) : PERR_OK;
-    for (struct write_item *it = waiting; any_ok && committed != PERR_OK && it; it = it->next) {
+    for (struct write_item *it = items; any_ok && committed != PERR_OK && it; it = it->next) {
         if (it->result == PERR_OK) {
             it->result = perr_set(it->err, committed, NULL, NULL);
         }
     }
     unlock_writer(b);
-    return waiting;
 }
 
 /* Between batches: copies what the background checkpointer has not yet, so that the next
@@ -624,9 +608,9 @@ static void *writer_loop(void *arg)
         b->queue_head = NULL;
         b->queue_tail = &b->queue_head;
         pthread_mutex_unlock(&b->queue_lock);
-        struct write_item *waiting = run_round(b, items);
+        run_round(b, items);
         pthread_mutex_lock(&b->queue_lock);
-        for (struct write_item *it = waiting, *next; it; it = next) {
+        for (struct write_item *it = items, *next; it; it = next) {
             next = it->next; /* read before done: the item lives on its caller's stack */
             item_done(it);
         }
@@ -642,9 +626,9 @@ static void *writer_loop(void *arg)
 
 static enum perr_code sqlite_write(struct store_backend *b, struct store *st,
                                    enum perr_code (*fn)(struct store_tx *, void *, struct perr *),
-                                   void *ctx, bool early, struct perr *err)
+                                   void *ctx, struct perr *err)
 {
-    struct write_item it = {.fn = fn, .ctx = ctx, .err = err, .st = st, .early = early};
+    struct write_item it = {.fn = fn, .ctx = ctx, .err = err, .st = st};
     PASSERT(!pthread_equal(pthread_self(), b->writer_thread));
     pthread_cond_init(&it.done_cond, NULL);
     pthread_mutex_lock(&b->queue_lock);

@@ -73,12 +73,7 @@ void store_tx_rollback(struct store_tx *tx)
 
 enum perr_code store_write(struct store *st, store_write_fn fn, void *ctx, struct perr *err)
 {
-    return st->ops->write(st->backend, st, fn, ctx, false, err);
-}
-
-enum perr_code store_write_early(struct store *st, store_write_fn fn, void *ctx, struct perr *err)
-{
-    return st->ops->write(st->backend, st, fn, ctx, true, err);
+    return st->ops->write(st->backend, st, fn, ctx, err);
 }
 
 enum perr_code store_tx_finish(struct store_tx *tx, enum perr_code rc, struct perr *err)

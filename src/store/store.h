@@ -66,12 +66,10 @@ struct store_ops {
     /* Cheap liveness check of the storage itself. */
     enum perr_code (*ping)(struct store_backend *b, struct perr *err);
     /* Runs fn in a write transaction on the backend's writer, returning once it is durable
-     * (or rolled back when fn fails). fn must not begin transactions of its own. With early,
-     * returns as soon as fn has run: the change is durable no later than any write queued
-     * after it. */
+     * (or rolled back when fn fails). fn must not begin transactions of its own. */
     enum perr_code (*write)(struct store_backend *b, struct store *st,
                             enum perr_code (*fn)(struct store_tx *tx, void *ctx, struct perr *err),
-                            void *ctx, bool early, struct perr *err);
+                            void *ctx, struct perr *err);
 };
 
 extern const struct store_ops store_sqlite_ops;
@@ -106,13 +104,6 @@ void store_tx_rollback(struct store_tx *tx);
 typedef enum perr_code (*store_write_fn)(struct store_tx *tx, void *ctx, struct perr *err);
 enum perr_code store_write(struct store *st, store_write_fn fn, void *ctx,
                            struct perr *err) WARN_UNUSED;
-/* Like store_write, but returns once fn has run, before its batch is durable: for a change
- * whose caller makes a store_write afterwards, which commits in the same batch or a later one
- * and so vouches for both. Should the batch fail to commit, the later write fails too unless
- * it lands in a later batch; use it only where that leaves nothing inconsistent (the sandbox
- * provider's own records). */
-enum perr_code store_write_early(struct store *st, store_write_fn fn, void *ctx,
-                                 struct perr *err) WARN_UNUSED;
 
 /* Commits when rc is PERR_OK, otherwise rolls back; returns the outcome. */
 enum perr_code store_tx_finish(struct store_tx *tx, enum perr_code rc,
