@@ -12,10 +12,14 @@
  * the batch that holds its change is committed.
  * Checkpoints (copying the WAL into the database file and syncing it) run on a connection and
  * thread of their own: the writer's commits never wait for one. The writer's WAL hook wakes
- * the checkpointer once the WAL has grown past CHECKPOINT_WAL_PAGES. */
+ * the checkpointer once the WAL has grown past CHECKPOINT_WAL_PAGES; past WAL_RESTART_PAGES
+ * the writer finishes one between two rounds, so that the WAL starts over. */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/common.h"
 #include "core/log.h"
@@ -49,7 +53,8 @@ struct batch_member {
 #define CHECKPOINT_INTERVAL_MS 200
 /* Past this size the writer itself finishes the checkpoint between two batches, so that the
  * next batch starts the WAL over instead of growing it: the background checkpointer alone
- * never catches up with a writer that always has a batch open. */
+ * never catches up with a writer that always has a batch open. It waits for a pass of the
+ * checkpointer begun after the WAL got this big, so that little is left for it to copy. */
 #define WAL_RESTART_PAGES 4096
 
 struct write_item {
@@ -59,7 +64,7 @@ struct write_item {
     struct store *st;
     enum perr_code result;
     bool done;
-    pthread_cond_t done_cond; /* signalled for this item alone: no waiter wakes for another's */
+    unsigned round; /* the writer's round that runs it (parity picks its condition) */
     struct write_item *next;
 };
 
@@ -83,17 +88,23 @@ struct store_backend {
     pthread_t writer_thread;
     pthread_mutex_t queue_lock;
     pthread_cond_t queue_ready;
+    /* Broadcast when a round's items are done: one for odd rounds, one for even, so that the
+     * callers queued for the next round sleep on through it. */
+    pthread_cond_t round_done[2];
+    unsigned rounds; /* rounds started */
     struct write_item *queue_head;
     struct write_item **queue_tail;
     bool writer_stopping;
     /* The checkpointer: its own connection, woken by the writer's WAL hook. */
     sqlite3 *checkpoint_db;
+    int db_fd; /* the database file, for the checkpointer's syncs; -1 when it could not open it */
     pthread_t checkpoint_thread;
     bool checkpoint_started;
     pthread_mutex_t checkpoint_lock;
     pthread_cond_t checkpoint_wake;
     bool checkpoint_due;      /* guarded by checkpoint_lock */
     int wal_pages;            /* the WAL's size after the last commit; writer only */
+    uint64_t restart_pass;    /* writer only: the checkpointer's pass to wait for, or 0 */
     bool checkpoint_stopping; /* guarded by checkpoint_lock */
     uint64_t stat_checkpoints;
     uint64_t stat_checkpoint_us;
@@ -171,6 +182,17 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages)
     return SQLITE_OK;
 }
 
+/* A PASSIVE pass that leaves frames behind (the writer always has more) does not sync the
+ * database file; the checkpointer syncs it itself, so that the writer's own checkpoint, which
+ * does, finds little to flush and holds the writer up for a few milliseconds, not tens. */
+static void sync_database_file(struct store_backend *b)
+{
+    if (b->db_fd >= 0 && fdatasync(b->db_fd) != 0) {
+        log_emit(LOG_WARN, "cannot sync the database file",
+                 json_pack("{s:s}", "error", strerror(errno)));
+    }
+}
+
 /* PASSIVE: copies what it can without blocking the writer or any reader; frames it cannot
  * copy yet (a reader still needs them) wait for the next round. */
 static void *checkpoint_loop(void *arg)
@@ -192,6 +214,7 @@ static void *checkpoint_loop(void *arg)
         if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
             db_error(b->checkpoint_db, rc, "checkpoint", NULL);
         }
+        sync_database_file(b);
         pthread_mutex_lock(&b->checkpoint_lock);
         b->stat_checkpoints++;
         b->stat_checkpoint_us += time_monotonic_us() - start_us;
@@ -210,6 +233,11 @@ static void *checkpoint_loop(void *arg)
 
 static void start_checkpointer(struct store_backend *b)
 {
+    b->db_fd = open(b->path, O_RDONLY | O_CLOEXEC);
+    if (b->db_fd < 0) {
+        log_emit(LOG_WARN, "cannot open the database file to sync it",
+                 json_pack("{s:s}", "error", strerror(errno)));
+    }
     sqlite3_wal_hook(b->writer.db, on_wal_commit, b);
     PASSERT(pthread_create(&b->checkpoint_thread, NULL, checkpoint_loop, b) == 0);
     pthread_setname_np(b->checkpoint_thread, "store-ckpt");
@@ -242,6 +270,9 @@ static void sqlite_close(struct store_backend *b)
     if (b->checkpoint_started) {
         stop_checkpointer(b);
     }
+    if (b->db_fd >= 0) {
+        close(b->db_fd);
+    }
     if (b->stat_members) {
         log_emit(LOG_INFO, "store write statistics",
                  json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "write_transactions",
@@ -268,6 +299,8 @@ static void sqlite_close(struct store_backend *b)
     pthread_mutex_destroy(&b->waiters_lock);
     pthread_mutex_destroy(&b->queue_lock);
     pthread_cond_destroy(&b->queue_ready);
+    pthread_cond_destroy(&b->round_done[0]);
+    pthread_cond_destroy(&b->round_done[1]);
     pthread_cond_destroy(&b->batch_done);
     pthread_mutex_destroy(&b->checkpoint_lock);
     pthread_cond_destroy(&b->checkpoint_wake);
@@ -292,6 +325,7 @@ static enum perr_code sqlite_open(const char *location, int nconns, struct store
     pthread_once(&once, configure_sqlite);
     PASSERT(nconns > 0 && nconns <= LIMIT_STORE_CONNS);
     struct store_backend *b = xcalloc(1, sizeof(*b));
+    b->db_fd = -1;
     b->path = xstrdup(location);
     b->nconns = nconns;
     b->conns = xcalloc((size_t)nconns, sizeof(*b->conns));
@@ -302,6 +336,8 @@ static enum perr_code sqlite_open(const char *location, int nconns, struct store
     pthread_cond_init(&b->batch_done, NULL);
     pthread_mutex_init(&b->queue_lock, NULL);
     pthread_cond_init(&b->queue_ready, NULL);
+    pthread_cond_init(&b->round_done[0], NULL);
+    pthread_cond_init(&b->round_done[1], NULL);
     pthread_mutex_init(&b->checkpoint_lock, NULL);
     pthread_condattr_t monotonic;
     pthread_condattr_init(&monotonic);
@@ -549,12 +585,6 @@ static enum perr_code run_item(struct store_backend *b, struct write_item *it)
     return result;
 }
 
-static void item_done(struct write_item *it)
-{
-    it->done = true;
-    pthread_cond_signal(&it->done_cond);
-}
-
 /* Runs a round of queued write functions back to back in one batch and commits it; each
  * item's result is the batch's outcome when its own function succeeded. */
 static void run_round(struct store_backend *b, struct write_item *items)
@@ -593,6 +623,24 @@ static void finish_checkpoint(struct store_backend *b)
     unlock_writer(b);
 }
 
+/* True when the writer should finish a checkpoint now (see WAL_RESTART_PAGES). */
+static bool restart_due(struct store_backend *b)
+{
+    if (b->wal_pages < WAL_RESTART_PAGES) {
+        return false;
+    }
+    pthread_mutex_lock(&b->checkpoint_lock);
+    if (!b->restart_pass) {
+        b->restart_pass = b->stat_checkpoints + 2; /* the one under way may have begun before */
+    }
+    bool due = b->stat_checkpoints >= b->restart_pass;
+    pthread_mutex_unlock(&b->checkpoint_lock);
+    if (due) {
+        b->restart_pass = 0;
+    }
+    return due;
+}
+
 static void *writer_loop(void *arg)
 {
     struct store_backend *b = arg;
@@ -607,14 +655,18 @@ static void *writer_loop(void *arg)
         struct write_item *items = b->queue_head;
         b->queue_head = NULL;
         b->queue_tail = &b->queue_head;
+        unsigned round = ++b->rounds;
         pthread_mutex_unlock(&b->queue_lock);
         run_round(b, items);
         pthread_mutex_lock(&b->queue_lock);
         for (struct write_item *it = items, *next; it; it = next) {
             next = it->next; /* read before done: the item lives on its caller's stack */
-            item_done(it);
+            it->done = true;
         }
-        if (b->wal_pages >= WAL_RESTART_PAGES) {
+        /* One wake-up for the whole round: signalling each caller in turn would hand the CPU
+         * to each in turn while the next round waits. */
+        pthread_cond_broadcast(&b->round_done[round & 1]);
+        if (restart_due(b)) {
             pthread_mutex_unlock(&b->queue_lock);
             finish_checkpoint(b);
             pthread_mutex_lock(&b->queue_lock);
@@ -630,16 +682,15 @@ static enum perr_code sqlite_write(struct store_backend *b, struct store *st,
 {
     struct write_item it = {.fn = fn, .ctx = ctx, .err = err, .st = st};
     PASSERT(!pthread_equal(pthread_self(), b->writer_thread));
-    pthread_cond_init(&it.done_cond, NULL);
     pthread_mutex_lock(&b->queue_lock);
     *b->queue_tail = &it;
     b->queue_tail = &it.next;
+    it.round = b->rounds + 1;
     pthread_cond_signal(&b->queue_ready);
     while (!it.done) {
-        pthread_cond_wait(&it.done_cond, &b->queue_lock);
+        pthread_cond_wait(&b->round_done[it.round & 1], &b->queue_lock);
     }
     pthread_mutex_unlock(&b->queue_lock);
-    pthread_cond_destroy(&it.done_cond);
     return it.result;
 }
 
