@@ -235,9 +235,10 @@ enum perr_code webhook_tenant_exists(struct app *app, const char *tenant_id, boo
 }
 
 /* Records a security event (and logs it): what the operator lists at /v1/security_events. */
-static void security_record(struct app *app, const char *kind, const char *provider,
-                            const char *tenant_id, const char *source, const char *reason,
-                            const char *correlation_id)
+static enum perr_code security_insert(struct store_tx *tx, const char *kind,
+                                     const char *provider, const char *tenant_id,
+                                     const char *source, const char *reason,
+                                     const char *correlation_id, struct perr *err)
 {
     char id[LIMIT_ID_BYTES], now[RFC3339_BYTES];
     id_new("sec", id);
@@ -246,18 +247,26 @@ static void security_record(struct app *app, const char *kind, const char *provi
              json_pack("{s:s, s:s, s:s?, s:s, s:s, s:s}", "kind", kind, "provider", provider,
                        "tenant", tenant_id, "source", source, "reason", reason, "request_id",
                        correlation_id));
+    return store_exec(
+        tx,
+        "INSERT INTO security_events (id, kind, provider, tenant_id, source, reason, created)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        SQL_PARAMS(SV_T(id), SV_T(kind), SV_T(provider), SV_T(tenant_id), SV_T(source),
+                   SV_T(reason), SV_T(now)),
+        NULL, err);
+}
+
+static void security_record(struct app *app, const char *kind, const char *provider,
+                            const char *tenant_id, const char *source, const char *reason,
+                            const char *correlation_id)
+{
     struct store_tx tx;
     struct perr err;
     if (store_tx_begin(app->store, STORE_TX_WRITE, &tx, &err) != PERR_OK) {
         return;
     }
-    enum perr_code rc = store_exec(
-        &tx,
-        "INSERT INTO security_events (id, kind, provider, tenant_id, source, reason, created)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        SQL_PARAMS(SV_T(id), SV_T(kind), SV_T(provider), SV_T(tenant_id), SV_T(source),
-                   SV_T(reason), SV_T(now)),
-        NULL, &err);
+    enum perr_code rc =
+        security_insert(&tx, kind, provider, tenant_id, source, reason, correlation_id, &err);
     if (store_tx_finish(&tx, rc, &err) != PERR_OK) {
         log_msg(LOG_WARN, "could not record: %s", err.message);
     }
@@ -500,6 +509,7 @@ struct applied_event {
     const char *event_id;
     const struct provider_event *ev;
     bool foreign; /* out: refused, the report is another account's */
+    const char *refusal; /* why it was refused, for the security event */
 };
 
 static enum perr_code mark_inbox(struct store_tx *tx, const struct applied_event *a,
@@ -513,6 +523,17 @@ static enum perr_code mark_inbox(struct store_tx *tx, const struct applied_event
                       SQL_PARAMS(SV_T(state), SV_T(now), SV_T(tenant), SV_T(a->provider),
                                  SV_T(a->account), SV_T(a->event_id)),
                       NULL, err);
+}
+
+/* A refused report, in one transaction: a security event, and the inbox row kept as refused
+ * (not retried). */
+static enum perr_code refuse_tx(struct store_tx *tx, const struct applied_event *a,
+                                const char *tenant, struct perr *err)
+{
+    const char *endpoint = strcmp(a->account, ACCOUNT_OWNER_PLATFORM) == 0 ? NULL : a->account;
+    enum perr_code rc = security_insert(tx, "webhook_account_mismatch", a->provider, endpoint,
+                                        "job", a->refusal, a->job->correlation_id, err);
+    return rc == PERR_OK ? mark_inbox(tx, a, "refused", tenant, err) : rc;
 }
 
 /* The event's effect on its payment, and the inbox row marked processed, together. */
@@ -532,7 +553,8 @@ static enum perr_code apply_event_tx(struct store_tx *tx, void *arg, struct perr
         rc = foreign_account(tx, a->provider, &t, a->ev, &a->foreign, err);
     }
     if (rc == PERR_OK && a->foreign) {
-        return mark_inbox(tx, a, "refused", t.tenant, err);
+        a->refusal = "the event belongs to another provider account than the payment";
+        return refuse_tx(tx, a, t.tenant, err);
     }
     if (rc == PERR_OK && t.by_reference) {
         rc = store_exec(
@@ -548,15 +570,7 @@ static enum perr_code apply_event_tx(struct store_tx *tx, void *arg, struct perr
 static enum perr_code mark_inbox_tx(struct store_tx *tx, void *arg, struct perr *err)
 {
     const struct applied_event *a = arg;
-    return mark_inbox(tx, a, a->foreign ? "refused" : "processed", NULL, err);
-}
-
-/* A refused report: recorded as a security event, kept in the inbox as refused, not retried. */
-static void refuse(struct applied_event *a, const char *reason)
-{
-    security_record(a->app, "webhook_account_mismatch", a->provider,
-                    strcmp(a->account, ACCOUNT_OWNER_PLATFORM) == 0 ? NULL : a->account, "job",
-                    reason, a->job->correlation_id);
+    return a->foreign ? refuse_tx(tx, a, NULL, err) : mark_inbox(tx, a, "processed", NULL, err);
 }
 
 /* Asks the provider for the payment's state when the event carries only its id. A payment
@@ -568,7 +582,7 @@ static enum perr_code fetch_payment(struct applied_event *a, const struct provid
     enum perr_code rc = provider_get_payment(b->ops, &ctx, ev->payment_ref, &ev->payment, err);
     if (rc == PERR_RESOURCE_MISSING) {
         a->foreign = true;
-        refuse(a, "the payment is not visible to this account");
+        a->refusal = "the payment is not visible to this account";
         return store_write(a->app->store, mark_inbox_tx, a, err);
     }
     return rc;
@@ -618,7 +632,7 @@ static enum perr_code apply_payment_event(struct applied_event *a, struct provid
         return rc;
     }
     if (a->foreign) {
-        refuse(a, "the event is about another tenant's payment");
+        a->refusal = "the event is about another tenant's payment";
         return store_write(a->app->store, mark_inbox_tx, a, err);
     }
     if (!ev->has_payment) {
@@ -631,9 +645,6 @@ static enum perr_code apply_payment_event(struct applied_event *a, struct provid
     }
     if (rc == PERR_OK && !a->foreign) {
         rc = store_write(a->app->store, apply_event_tx, a, err);
-        if (rc == PERR_OK && a->foreign) {
-            refuse(a, "the event belongs to another provider account than the payment");
-        }
     }
     return rc;
 }
