@@ -62,6 +62,11 @@ bool api_can_see_tenant(const struct request *req, const char *tenant_id);
 enum perr_code api_audit(struct request *req, struct store_tx *tx, const char *tenant_id,
                          const char *action, const char *entity_type, const char *entity_id,
                          json_t *changes, struct perr *err) WARN_UNUSED;
+/* The same record made ready before the transaction (audit_draft_init), for a write that runs
+ * on the store's writer; false (logged) when it cannot be serialized. */
+bool api_audit_draft(const struct request *req, const char *tenant_id, const char *action,
+                     const char *entity_type, const char *entity_id, json_t *changes,
+                     struct audit_draft *d) WARN_UNUSED;
 /* Stores body as the idempotent answer (when the request holds a key), commits tx, and
  * answers with body (consumed). On failure nothing is answered: the caller reports err. */
 enum perr_code api_commit_respond(struct request *req, struct store_tx *tx, struct response *res,

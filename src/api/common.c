@@ -65,11 +65,11 @@ bool api_can_see_tenant(const struct request *req, const char *tenant_id)
     return req->auth.is_admin;
 }
 
-enum perr_code api_audit(struct request *req, struct store_tx *tx, const char *tenant_id,
-                         const char *action, const char *entity_type, const char *entity_id,
-                         json_t *changes, struct perr *err)
+static struct audit_event request_event(const struct request *req, const char *tenant_id,
+                                        const char *action, const char *entity_type,
+                                        const char *entity_id, json_t *changes)
 {
-    struct audit_event ev = {
+    return (struct audit_event){
         .chain_id = tenant_id ? tenant_id : AUDIT_PLATFORM_CHAIN,
         .tenant_id = tenant_id,
         .actor = req->auth.actor,
@@ -79,7 +79,22 @@ enum perr_code api_audit(struct request *req, struct store_tx *tx, const char *t
         .entity_id = entity_id,
         .changes = changes,
     };
+}
+
+enum perr_code api_audit(struct request *req, struct store_tx *tx, const char *tenant_id,
+                         const char *action, const char *entity_type, const char *entity_id,
+                         json_t *changes, struct perr *err)
+{
+    struct audit_event ev = request_event(req, tenant_id, action, entity_type, entity_id, changes);
     return audit_append(tx, req->app->audit_key, &ev, err);
+}
+
+bool api_audit_draft(const struct request *req, const char *tenant_id, const char *action,
+                     const char *entity_type, const char *entity_id, json_t *changes,
+                     struct audit_draft *d)
+{
+    struct audit_event ev = request_event(req, tenant_id, action, entity_type, entity_id, changes);
+    return audit_draft_init(d, &ev);
 }
 
 json_t *api_changes(json_t *before, json_t *after)

@@ -331,15 +331,8 @@ static bool audit_created(struct request *req, const char *id, json_t *payment,
         json_object_set(after, fields[i], json_object_get(payment, fields[i]));
     }
     json_t *changes = api_changes(json_object(), after);
-    struct audit_event ev = {.chain_id = req->auth.tenant_id,
-                             .tenant_id = req->auth.tenant_id,
-                             .actor = req->auth.actor,
-                             .correlation_id = req->request_id,
-                             .action = "payment.created",
-                             .entity_type = "payment",
-                             .entity_id = id,
-                             .changes = changes};
-    bool ok = audit_draft_init(d, &ev);
+    bool ok = api_audit_draft(req, req->auth.tenant_id, "payment.created", "payment", id, changes,
+                              d);
     json_decref(changes);
     return ok;
 }

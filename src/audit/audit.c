@@ -68,6 +68,7 @@ bool audit_draft_init(struct audit_draft *d, const struct audit_event *ev)
         audit_draft_release(d);
         return false;
     }
+    d->ev.changes = NULL; /* the caller's, and now held canonical in d->changes */
     return true;
 }
 

@@ -35,7 +35,8 @@ enum perr_code audit_append(struct store_tx *tx, const uint8_t key[SHA256_BYTES]
 
 /* A record made ready before its write transaction, so that the store's writer only links it
  * into its chain: its id, time, canonical changes and the hash of everything before its place
- * in the chain. The event's strings are borrowed until audit_draft_release. */
+ * in the chain. The event's strings are borrowed until audit_draft_release, its changes only
+ * during audit_draft_init. */
 struct audit_draft {
     struct audit_event ev;
     char id[LIMIT_ID_BYTES];
